@@ -1,0 +1,85 @@
+//! `runbook list`: every runbook in the directory, one line each.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{print, print_json, table};
+use crate::config::Config;
+use crate::error::{Error, exit};
+use crate::runbook::{self, lookup};
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    name: &'a str,
+    title: &'a str,
+    steps: usize,
+    manual_steps: usize,
+    owner: Option<&'a str>,
+    service: Option<&'a str>,
+    tags: &'a [String],
+    path: String,
+}
+
+pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
+    let found = lookup::all(&config.dir)?;
+    let mut loaded = Vec::new();
+    let mut invalid = Vec::new();
+    for f in &found {
+        if !lookup::is_valid_name(&f.name) {
+            invalid.push(format!("{}: the file name is not a valid runbook name", f.path.display()));
+            continue;
+        }
+        match runbook::load(&f.path, &f.name) {
+            Ok(rb) => loaded.push(rb),
+            Err(e) => invalid.push(format!(
+                "{}: invalid ({} error{}); see `runbook check {}`",
+                f.path.display(),
+                e.count(),
+                if e.count() == 1 { "" } else { "s" },
+                f.name
+            )),
+        }
+    }
+    if json {
+        let entries: Vec<Entry> = loaded
+            .iter()
+            .map(|rb| Entry {
+                name: &rb.name,
+                title: &rb.title,
+                steps: rb.steps.len(),
+                manual_steps: rb.manual_steps(),
+                owner: rb.owner.as_deref(),
+                service: rb.service.as_deref(),
+                tags: &rb.tags,
+                path: rb.path.display().to_string(),
+            })
+            .collect();
+        print_json(&entries)?;
+    } else if loaded.is_empty() && invalid.is_empty() {
+        print(&format!("no runbooks in {}\n", config.dir.display()))?;
+    } else {
+        let mut rows = vec![vec!["NAME", "TITLE", "STEPS", "MANUAL", "OWNER"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()];
+        for rb in &loaded {
+            rows.push(vec![
+                rb.name.clone(),
+                rb.title.clone(),
+                rb.steps.len().to_string(),
+                rb.manual_steps().to_string(),
+                rb.owner.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        print(&table::render(&rows))?;
+    }
+    if invalid.is_empty() {
+        return Ok(exit::OK);
+    }
+    let mut err = std::io::stderr().lock();
+    for line in &invalid {
+        let _ = writeln!(err, "error: {line}");
+    }
+    Ok(exit::BAD_INPUT)
+}

@@ -1,0 +1,32 @@
+//! The validated configuration every command reads: directories and output styling,
+//! resolved once from flags and environment.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::cli::Cli;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub quiet: bool,
+    /// ANSI colour on stderr (a terminal, and `NO_COLOR` unset or empty).
+    pub colour: bool,
+}
+
+impl Config {
+    pub fn from_cli(cli: &Cli) -> Self {
+        let env_dir = std::env::var_os("RUNBOOK_DIR").filter(|v| !v.is_empty());
+        let dir = cli
+            .dir
+            .clone()
+            .or_else(|| env_dir.map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("runbooks"));
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Config {
+            dir,
+            quiet: cli.quiet,
+            colour: !no_colour && std::io::stderr().is_terminal(),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The top-level error: what went wrong, and the exit code of spec §2 it maps to.
+
+use crate::runbook::LoadError;
+use crate::runbook::lookup::LookupError;
+
+/// Exit codes of spec §2.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    /// Errors already printed (diagnostics); only the exit code remains to be given.
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Lookup(_) | Error::Load(_) | Error::Reported(_) => exit::BAD_INPUT,
+            Error::Output(_) => exit::FAILED,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `runbook`: an incident-response runbook executor. This crate root wires the command line
+//! to the commands; `main.rs` only calls [`run`].
+
+pub mod cli;
+mod commands;
+pub mod config;
+pub mod error;
+pub mod runbook;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::error::{Error, exit};
+
+/// Runs the program with these arguments and returns its exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+        }
+    };
+    let config = Config::from_cli(&cli);
+    let result = match &cli.command {
+        Command::List { json } => commands::list(&config, *json),
+        Command::Show { name, json } => commands::show(&config, name, *json),
+        Command::Check { targets } => commands::check(&config, targets),
+        Command::Graph { name, format } => commands::graph(&config, name, *format),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            match &e {
+                Error::Reported(_) => {}
+                Error::Load(crate::runbook::LoadError::Invalid(report)) => {
+                    let _ = write!(err, "{}", report.render(config.colour));
+                }
+                _ => {
+                    let _ = writeln!(err, "error: {e}");
+                }
+            }
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Located errors in runbook files, rendered the way rustc and just draw them:
+//! `path:line:col: error: message`, then the offending line with a caret under the span.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One problem found in a runbook file, located by a byte span into its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub span: Range<usize>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
+        Self {
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The diagnostics of one file together with the text they point into.
+#[derive(Debug)]
+pub struct Report {
+    pub path: PathBuf,
+    pub source: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl Report {
+    /// Renders every diagnostic, in file order, with `colour` choosing ANSI styling.
+    pub fn render(&self, colour: bool) -> String {
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            out.push_str(&render_one(&self.path, &self.source, d, colour));
+        }
+        out
+    }
+}
+
+fn render_one(path: &Path, source: &str, d: &Diagnostic, colour: bool) -> String {
+    let style = Style(colour);
+    let (line, col) = line_col(source, d.span.start);
+    let mut out = format!(
+        "{}:{line}:{col}: {} {}\n",
+        path.display(),
+        style.error("error:"),
+        style.bold(&d.message)
+    );
+    let start = floor_char_boundary(source, d.span.start.min(source.len()));
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let text = source[line_start..line_end].trim_end_matches('\r');
+    // Long lines (a minified file, a huge value) are cut so a diagnostic stays readable.
+    const MAX_SHOWN: usize = 200;
+    let shown: String = text.chars().take(MAX_SHOWN).map(tab_to_space).collect();
+    let end = floor_char_boundary(source, d.span.end.clamp(start, line_end));
+    let caret_col = col - 1;
+    let caret_len = source[start..end].chars().count().max(1);
+    let caret_len = caret_len.min(MAX_SHOWN.saturating_sub(caret_col).max(1));
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    out.push_str(&format!("{pad} {}\n", style.blue("|")));
+    out.push_str(&format!(
+        "{} {} {shown}{}\n",
+        style.blue(&line.to_string()),
+        style.blue("|"),
+        if text.chars().count() > MAX_SHOWN { "..." } else { "" }
+    ));
+    out.push_str(&format!(
+        "{pad} {} {}{}\n",
+        style.blue("|"),
+        " ".repeat(caret_col.min(MAX_SHOWN)),
+        style.error(&"^".repeat(caret_len))
+    ));
+    if let Some(help) = &d.help {
+        out.push_str(&format!("{pad} {} {help}\n", style.blue("= help:")));
+    }
+    out
+}
+
+fn tab_to_space(c: char) -> char {
+    if c == '\t' { ' ' } else { c }
+}
+
+/// ANSI styling that is a no-op when colour is off.
+struct Style(bool);
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn error(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn blue(&self, s: &str) -> String {
+        self.paint("1;34", s)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+/// The closest candidate to `word`, when it is close enough to be a plausible typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|&(d, c)| d <= 2.max(c.len() / 4) && d < c.len().max(word.len()))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(did_you_mean("neds", ["needs", "when"]), Some("needs"));
+        assert_eq!(did_you_mean("steps", ["runbook", "params", "step"]), Some("step"));
+        assert_eq!(did_you_mean("zzz", ["needs", "when"]), None);
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        let s = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(s, 0), (1, 1));
+        assert_eq!(line_col(s, 6), (2, 1));
+        assert_eq!(line_col(s, 10), (2, 4));
+    }
+}

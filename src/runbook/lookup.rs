@@ -1,0 +1,104 @@
+//! Finding runbooks: a NAME in the runbooks directory (never outside it), or a path to a
+//! `.toml` file.
+
+use std::path::{Path, PathBuf};
+
+/// A runbook file that was found, and the name it goes by.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(
+        "`{0}` is not a runbook name: names are lowercase letters, digits, `-` and `_` (a path to a file must end in .toml)"
+    )]
+    BadName(String),
+    #[error("no runbook named `{name}` in {dir}{hint}")]
+    NotFound { name: String, dir: String, hint: String },
+    #[error("no such file: {0}")]
+    NoFile(PathBuf),
+    #[error("the file name `{0}` does not make a runbook name: use lowercase letters, digits, `-` and `_`")]
+    BadFileName(PathBuf),
+    #[error("the runbooks directory {0} does not exist (set --dir or RUNBOOK_DIR)")]
+    NoDir(String),
+    #[error("cannot read the runbooks directory {dir}: {source}")]
+    Io { dir: String, source: std::io::Error },
+}
+
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Resolves `arg`: a path when it ends in `.toml`, else a name inside `dir`.
+pub fn find(dir: &Path, arg: &str) -> Result<Found, LookupError> {
+    if arg.ends_with(".toml") {
+        let path = PathBuf::from(arg);
+        if !path.is_file() {
+            return Err(LookupError::NoFile(path));
+        }
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if !is_valid_name(name) {
+            return Err(LookupError::BadFileName(path));
+        }
+        return Ok(Found {
+            name: name.to_string(),
+            path,
+        });
+    }
+    if !is_valid_name(arg) {
+        return Err(LookupError::BadName(arg.to_string()));
+    }
+    let path = dir.join(format!("{arg}.toml"));
+    if path.is_file() {
+        return Ok(Found {
+            name: arg.to_string(),
+            path,
+        });
+    }
+    if !dir.is_dir() {
+        return Err(LookupError::NoDir(dir.display().to_string()));
+    }
+    let names: Vec<String> = all(dir)?.into_iter().map(|f| f.name).collect();
+    let hint = match super::diagnostic::did_you_mean(arg, names.iter().map(String::as_str)) {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None if names.is_empty() => String::from(" (the directory has no .toml files)"),
+        None => format!(" (runbooks here: {})", names.join(", ")),
+    };
+    Err(LookupError::NotFound {
+        name: arg.to_string(),
+        dir: dir.display().to_string(),
+        hint,
+    })
+}
+
+/// Every `*.toml` file in `dir`, sorted by name. Files whose stem is not a valid name are
+/// included (with the stem as their name) so that `check` can report them.
+pub fn all(dir: &Path) -> Result<Vec<Found>, LookupError> {
+    let io = |source| LookupError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
+    if !dir.is_dir() {
+        return Err(LookupError::NoDir(dir.display().to_string()));
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(Found { name, path });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

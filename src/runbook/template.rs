@@ -1,0 +1,271 @@
+//! Handlebars templates in runbooks: parsed at load time so syntax errors and unknown
+//! variables are found before anything runs.
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::{Path, PathSeg};
+
+/// Helpers a runbook template may call: Handlebars' built-ins.
+pub const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len",
+];
+const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
+/// Blocks that change the context: names inside them are not runbook variables.
+const SCOPING_HELPERS: &[&str] = &["each", "with"];
+
+/// Deepest nesting of blocks and sub-expressions accepted: far beyond real use, shallow
+/// enough that the recursive parser and renderer never exhaust the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// A problem in one template, at a byte offset inside the template text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// A variable the template reads, and where (byte offset in the template text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarRef {
+    pub name: String,
+    pub offset: usize,
+}
+
+/// Parses `text` and returns the variables it reads, in order of first use.
+pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
+    if let Some(offset) = too_deep(text) {
+        return Err(vec![Problem {
+            offset,
+            message: format!("template nests deeper than {MAX_NESTING} levels"),
+        }]);
+    }
+    let tpl = Template::compile(text).map_err(|e| {
+        let offset = e
+            .pos()
+            .map_or(0, |(line, col)| offset_of(text, line, col));
+        vec![Problem {
+            offset,
+            message: format!("template syntax: {}", reason_text(&e)),
+        }]
+    })?;
+    let mut names = Vec::new();
+    let mut problems = Vec::new();
+    walk(&tpl, false, &mut names, &mut problems);
+    let mut refs: Vec<VarRef> = Vec::new();
+    for name in names {
+        if refs.iter().all(|r| r.name != name) {
+            let offset = locate(text, &name).unwrap_or(0);
+            refs.push(VarRef { name, offset });
+        }
+    }
+    let problems: Vec<Problem> = problems
+        .into_iter()
+        .map(|(word, message)| Problem {
+            offset: locate(text, &word).unwrap_or(0),
+            message,
+        })
+        .collect();
+    if problems.is_empty() { Ok(refs) } else { Err(problems) }
+}
+
+fn reason_text(e: &handlebars::TemplateError) -> String {
+    let s = e.reason().to_string();
+    // The first line of the reason is the message; the rest is handlebars' own source dump.
+    s.lines().next().unwrap_or("invalid template").trim().to_string()
+}
+
+fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<(String, String)>) {
+    for el in &tpl.elements {
+        match el {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
+                if ht.params.is_empty() && ht.hash.is_empty() {
+                    param(&ht.name, scoped, names, problems);
+                } else {
+                    helper(&ht.name, false, problems);
+                    params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                }
+            }
+            TemplateElement::HelperBlock(ht) => {
+                let name = helper(&ht.name, true, problems);
+                params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                let inner = scoped || name.is_some_and(|n| SCOPING_HELPERS.contains(&n));
+                if let Some(t) = &ht.template {
+                    walk(t, inner, names, problems);
+                }
+                if let Some(t) = &ht.inverse {
+                    walk(t, scoped, names, problems);
+                }
+            }
+            TemplateElement::DecoratorExpression(d)
+            | TemplateElement::DecoratorBlock(d)
+            | TemplateElement::PartialExpression(d)
+            | TemplateElement::PartialBlock(d) => {
+                let word = d.name.as_name().unwrap_or(">").to_string();
+                problems.push((word, "partials and decorators are not available in runbook templates".into()));
+            }
+            _ => problems.push((String::new(), "this template construct is not supported".into())),
+        }
+    }
+}
+
+fn helper<'a>(name: &'a Parameter, block: bool, problems: &mut Vec<(String, String)>) -> Option<&'a str> {
+    let n = name.as_name()?;
+    let known = if block { BLOCK_HELPERS } else { HELPERS };
+    if !known.contains(&n) {
+        let kind = if block { "block helper" } else { "helper" };
+        let hint = crate::runbook::diagnostic::did_you_mean(n, known.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        problems.push((n.to_string(), format!("unknown {kind} `{n}`{hint}")));
+    }
+    Some(n)
+}
+
+fn params<'a>(
+    ps: impl Iterator<Item = &'a Parameter>,
+    scoped: bool,
+    names: &mut Vec<String>,
+    problems: &mut Vec<(String, String)>,
+) {
+    for p in ps {
+        param(p, scoped, names, problems);
+    }
+}
+
+fn param(p: &Parameter, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<(String, String)>) {
+    match p {
+        Parameter::Literal(_) => {}
+        Parameter::Name(n) => {
+            if !scoped && n != "this" {
+                names.push(n.clone());
+            }
+        }
+        Parameter::Path(path) => {
+            if scoped {
+                return;
+            }
+            if let Path::Relative((segs, _)) = path
+                && let Some(PathSeg::Named(first)) = segs.first()
+                && first != "this"
+            {
+                names.push(first.clone());
+            }
+        }
+        Parameter::Subexpression(sub) => {
+            let el = sub.as_element();
+            if let TemplateElement::Expression(ht) = el {
+                if ht.params.is_empty() && ht.hash.is_empty() {
+                    param(&ht.name, scoped, names, problems);
+                } else {
+                    helper(&ht.name, false, problems);
+                    params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first nesting level beyond [`MAX_NESTING`], as a byte offset, if any.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut blocks, mut parens, mut inside) = (0usize, 0usize, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        if !inside && bytes[i..].starts_with(b"{{") {
+            inside = true;
+            match bytes.get(i + 2) {
+                Some(b'#') => blocks += 1,
+                Some(b'/') => blocks = blocks.saturating_sub(1),
+                _ => {}
+            }
+            i += 2;
+            continue;
+        }
+        if inside {
+            match bytes[i] {
+                b'(' => parens += 1,
+                b')' => parens = parens.saturating_sub(1),
+                b'}' if bytes[i..].starts_with(b"}}") => {
+                    inside = false;
+                    parens = 0;
+                }
+                _ => {}
+            }
+        }
+        if blocks + parens > MAX_NESTING {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Byte offset of a 1-based line and column (handlebars counts columns in characters).
+fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    text[start..]
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| start + i)
+}
+
+/// Where `word` first appears as a whole word inside a `{{ }}` tag.
+fn locate(text: &str, word: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut from = 0;
+    while let Some(open) = text[from..].find("{{") {
+        let start = from + open;
+        let end = text[start..].find("}}").map_or(text.len(), |i| start + i);
+        let tag = &text[start..end];
+        let mut search = 0;
+        while let Some(i) = tag[search..].find(word) {
+            let at = search + i;
+            let before = tag[..at].chars().next_back();
+            let after = tag[at + word.len()..].chars().next();
+            if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+                return Some(start + at);
+            }
+            search = at + word.len();
+        }
+        from = end.max(start + 2);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(t: &str) -> Vec<String> {
+        analyse(t).map(|v| v.into_iter().map(|r| r.name).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn finds_variables_in_expressions_helpers_and_blocks() {
+        assert_eq!(names("ssh {{host}} {{{raw}}}"), ["host", "raw"]);
+        assert_eq!(names("{{lt lag 30}}"), ["lag"]);
+        assert_eq!(names("{{#if (eq a \"x\")}}{{b}}{{else}}{{c}}{{/if}}"), ["a", "b", "c"]);
+        assert_eq!(names("{{#each hosts}}{{this}} {{name}}{{/each}}"), ["hosts"]);
+    }
+
+    #[test]
+    fn rejects_unknown_helpers_and_deep_nesting() {
+        assert!(analyse("{{frobnicate x}}").is_err());
+        let deep = format!("{}x{}", "{{#if a}}".repeat(40), "{{/if}}".repeat(40));
+        let err = analyse(&deep).unwrap_err();
+        assert!(err[0].message.contains("nests deeper"));
+    }
+
+    #[test]
+    fn locates_words_inside_tags_only() {
+        assert_eq!(locate("lag is {{lag}}", "lag"), Some(9));
+    }
+}

@@ -1,0 +1,457 @@
+//! The second pass: names, references between steps, the graph, and templates. Every
+//! problem becomes a located diagnostic; nothing stops at the first one.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::diagnostic::{Diagnostic, did_you_mean, line_col};
+use super::raw::{Loc, RawRunbook, RawStep, TemplateSite};
+use super::{Action, Param, Runbook, Step, graph, template};
+
+/// Variables every template can use, set by the executor.
+pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
+
+static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]*$").unwrap_or_else(|_| unreachable!()));
+static VAR_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap_or_else(|_| unreachable!()));
+
+pub fn validate(
+    raw: RawRunbook,
+    source: &str,
+    path: &Path,
+    name: &str,
+    sha256: String,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Runbook> {
+    let mut v = Validator { diags, source };
+    let params = v.params(&raw);
+    let param_names: HashMap<&str, usize> =
+        raw.params.iter().enumerate().map(|(i, p)| (p.name.value.as_str(), i)).collect();
+    let ids = v.step_ids(&raw.steps);
+    v.step_shapes(&raw.steps);
+    let vars = v.provided_vars(&raw.steps, &param_names);
+    let needs = v.needs(&raw.steps, &ids);
+
+    let order = match graph::order(&needs) {
+        Ok(order) => Some(order),
+        Err(cycles) => {
+            for cycle in cycles {
+                v.cycle(&raw.steps, &cycle);
+            }
+            None
+        }
+    };
+    // Without an order (a cycle), templates are still checked for syntax and unknown names.
+    v.templates(&raw.steps, order.as_deref(), &needs, &vars, &param_names);
+
+    let order = order?;
+    if !v.diags.is_empty() {
+        return None;
+    }
+    let title = raw.title.clone()?;
+    let steps = raw
+        .steps
+        .into_iter()
+        .zip(needs)
+        .map(|(s, need_indices)| finish_step(s, need_indices, source))
+        .collect::<Vec<_>>();
+    let mut steps = steps;
+    let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+    for s in &mut steps {
+        s.needs = s.need_indices.iter().map(|&i| ids[i].clone()).collect();
+    }
+    Some(Runbook {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        sha256,
+        title,
+        description: raw.description,
+        owner: raw.owner,
+        service: raw.service,
+        tags: raw.tags,
+        timeout: raw.timeout,
+        lock: raw.lock,
+        params,
+        steps,
+        order,
+    })
+}
+
+fn finish_step(s: RawStep, need_indices: Vec<usize>, source: &str) -> Step {
+    let action = match (s.run, s.manual) {
+        (Some(r), _) => Action::Run(r.text),
+        (None, Some(m)) => Action::Manual(m.text),
+        (None, None) => Action::Manual(String::new()),
+    };
+    Step {
+        title: s.title.unwrap_or_else(|| s.id.value.clone()),
+        id: s.id.value,
+        action,
+        needs: Vec::new(),
+        need_indices,
+        when: s.when.map(|t| t.text),
+        confirm: s.confirm.is_some_and(|c| c.value),
+        timeout: s.timeout.map(|t| t.value),
+        retries: s.retries.map_or(0, |r| r.value),
+        retry_delay: s.retry_delay.map(|d| d.value),
+        retry_backoff: s.retry_backoff.map_or(2.0, |b| b.value),
+        on_failure: s.on_failure,
+        capture: s.capture.map(|c| c.value),
+        ask: s.ask.map(|a| a.value),
+        env: s.env.into_iter().map(|(k, v)| (k.value, v.text)).collect(),
+        dir: s.dir.map(|d| d.text),
+        readonly: s.readonly.is_some_and(|r| r.value),
+        rollback: s.rollback.map(|r| r.text),
+        milestone: s.milestone,
+        line: line_col(source, s.header.start).0,
+    }
+}
+
+/// A variable that a step provides (`capture` or `ask`).
+struct Provided {
+    name: String,
+    step: usize,
+}
+
+struct Validator<'d> {
+    diags: &'d mut Vec<Diagnostic>,
+    source: &'d str,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(span, msg));
+    }
+
+    fn err_help(&mut self, span: Range<usize>, msg: impl Into<String>, help: impl Into<String>) {
+        self.diags.push(Diagnostic::new(span, msg).with_help(help));
+    }
+
+    fn var_name(&mut self, l: &Loc<String>, what: &str) -> bool {
+        if !VAR_NAME.is_match(&l.value) {
+            self.err_help(
+                l.span.clone(),
+                format!("{what} `{}` is not a valid variable name", l.value),
+                "use letters, digits and underscores, not starting with a digit",
+            );
+            return false;
+        }
+        if BUILTIN_VARS.contains(&l.value.as_str()) {
+            self.err_help(
+                l.span.clone(),
+                format!("{what} `{}` would hide the built-in variable of that name", l.value),
+                format!("the built-in variables are {}; choose another name", BUILTIN_VARS.join(", ")),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn params(&mut self, raw: &RawRunbook) -> Vec<Param> {
+        let mut out = Vec::new();
+        for p in &raw.params {
+            self.var_name(&p.name, "param");
+            if p.required
+                && let Some(d) = &p.default
+            {
+                self.err_help(
+                    d.span.clone(),
+                    format!("param `{}` is required and also has a default", p.name.value),
+                    "drop `required = true` or the default",
+                );
+            }
+            if let Some(env) = &p.env
+                && !VAR_NAME.is_match(&env.value)
+            {
+                self.err(env.span.clone(), format!("`{}` is not a valid environment variable name", env.value));
+            }
+            let mut pattern_ok = None;
+            if let Some(pat) = &p.pattern {
+                match Regex::new(&pat.value) {
+                    Ok(re) => pattern_ok = Some(re),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
+                        self.err(pat.span.clone(), format!("`pattern` is not a valid regular expression: {last}"));
+                    }
+                }
+            }
+            if let (Some(re), Some(d)) = (&pattern_ok, &p.default)
+                && !re.is_match(&d.value)
+            {
+                self.err(
+                    d.span.clone(),
+                    format!("the default of param `{}` does not match its pattern `{}`", p.name.value, re.as_str()),
+                );
+            }
+            out.push(Param {
+                name: p.name.value.clone(),
+                description: p.description.clone(),
+                required: p.required,
+                default: p.default.as_ref().map(|d| d.value.clone()),
+                pattern: p.pattern.as_ref().map(|p| p.value.clone()),
+                env: p.env.as_ref().map(|e| e.value.clone()),
+                secret: p.secret,
+            });
+        }
+        out
+    }
+
+    fn step_ids<'a>(&mut self, steps: &'a [RawStep]) -> HashMap<&'a str, usize> {
+        let mut ids: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            let id = &s.id;
+            if !STEP_ID.is_match(&id.value) {
+                self.err_help(
+                    id.span.clone(),
+                    format!("step id `{}` is not valid", id.value),
+                    "ids are lowercase letters, digits, `-` and `_`, starting with a letter or digit",
+                );
+            }
+            if let Some(&first) = ids.get(id.value.as_str()) {
+                let (line, _) = line_col(self.source, steps[first].id.span.start);
+                self.diags.push(
+                    Diagnostic::new(id.span.clone(), format!("duplicate step id `{}`", id.value))
+                        .with_help(format!("first used on line {line}; step ids must be unique")),
+                );
+            } else {
+                ids.insert(id.value.as_str(), i);
+            }
+        }
+        ids
+    }
+
+    fn step_shapes(&mut self, steps: &[RawStep]) {
+        for s in steps {
+            let id = &s.id.value;
+            match (&s.run, &s.manual) {
+                (Some(r), Some(_)) => self.err_help(
+                    r.span.clone(),
+                    format!("step `{id}` has both `run` and `manual`"),
+                    "a step is either automated (`run`) or done by a person (`manual`); split it in two",
+                ),
+                (None, None) => self.err_help(
+                    s.id.span.clone(),
+                    format!("step `{id}` has neither `run` nor `manual`"),
+                    "add run = \"command\" for an automated step, or manual = \"instructions\"",
+                ),
+                _ => {}
+            }
+            if s.manual.is_some() && s.run.is_none() {
+                let run_only: [(&str, Option<Range<usize>>); 9] = [
+                    ("capture", s.capture.as_ref().map(|l| l.span.clone())),
+                    ("confirm", s.confirm.as_ref().map(|l| l.span.clone())),
+                    ("timeout", s.timeout.as_ref().map(|l| l.span.clone())),
+                    ("retries", s.retries.as_ref().map(|l| l.span.clone())),
+                    ("retry_delay", s.retry_delay.as_ref().map(|l| l.span.clone())),
+                    ("retry_backoff", s.retry_backoff.as_ref().map(|l| l.span.clone())),
+                    ("readonly", s.readonly.as_ref().map(|l| l.span.clone())),
+                    ("rollback", s.rollback.as_ref().map(|l| l.span.clone())),
+                    ("dir", s.dir.as_ref().map(|l| l.span.clone())),
+                ];
+                for (key, span) in run_only {
+                    if let Some(span) = span {
+                        self.err(span, format!("`{key}` applies only to `run` steps, and step `{id}` is manual"));
+                    }
+                }
+                if let Some((k, _)) = s.env.first() {
+                    self.err(k.span.clone(), format!("`env` applies only to `run` steps, and step `{id}` is manual"));
+                }
+            }
+            if s.run.is_some()
+                && let Some(ask) = &s.ask
+            {
+                self.err_help(
+                    ask.span.clone(),
+                    format!("`ask` applies only to manual steps, and step `{id}` runs a command"),
+                    "use `capture` to keep a command's output",
+                );
+            }
+            if let Some(d) = &s.retry_delay
+                && s.retries.as_ref().is_none_or(|r| r.value == 0)
+            {
+                self.err_help(
+                    d.span.clone(),
+                    format!("step `{id}` sets `retry_delay` but no `retries`"),
+                    "add retries = N, or remove retry_delay",
+                );
+            }
+        }
+    }
+
+    /// Checks capture and ask names and returns every provided variable.
+    fn provided_vars(&mut self, steps: &[RawStep], params: &HashMap<&str, usize>) -> Vec<Provided> {
+        let mut out: Vec<Provided> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            for (what, l) in [("capture", &s.capture), ("ask", &s.ask)] {
+                let Some(l) = l else { continue };
+                if !self.var_name(l, what) {
+                    continue;
+                }
+                if params.contains_key(l.value.as_str()) {
+                    self.err_help(
+                        l.span.clone(),
+                        format!("{what} `{}` clashes with the param of the same name", l.value),
+                        "rename the variable or the param",
+                    );
+                    continue;
+                }
+                if let Some(&other) = seen.get(&l.value) {
+                    self.err_help(
+                        l.span.clone(),
+                        format!("variable `{}` is already provided by step `{}`", l.value, steps[other].id.value),
+                        "each captured or asked variable needs its own name",
+                    );
+                    continue;
+                }
+                seen.insert(l.value.clone(), i);
+                out.push(Provided {
+                    name: l.value.clone(),
+                    step: i,
+                });
+            }
+        }
+        out
+    }
+
+    fn needs(&mut self, steps: &[RawStep], ids: &HashMap<&str, usize>) -> Vec<Vec<usize>> {
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            let Some(list) = &s.needs else {
+                out.push(if i == 0 { vec![] } else { vec![i - 1] });
+                continue;
+            };
+            let mut resolved: Vec<usize> = Vec::with_capacity(list.len());
+            for n in list {
+                match ids.get(n.value.as_str()) {
+                    Some(&j) if j == i => self.err(n.span.clone(), format!("step `{}` needs itself", s.id.value)),
+                    Some(&j) if resolved.contains(&j) => {
+                        self.err(n.span.clone(), format!("`{}` is listed twice in `needs`", n.value))
+                    }
+                    Some(&j) => resolved.push(j),
+                    None => {
+                        let help = match did_you_mean(&n.value, ids.keys().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "`needs` lists the ids of other steps in this runbook".to_string(),
+                        };
+                        self.err_help(n.span.clone(), format!("no step has the id `{}`", n.value), help);
+                    }
+                }
+            }
+            out.push(resolved);
+        }
+        out
+    }
+
+    fn cycle(&mut self, steps: &[RawStep], cycle: &[usize]) {
+        let names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.value.as_str()).collect();
+        let mut path = names.join(" -> ");
+        path.push_str(" -> ");
+        path.push_str(names[0]);
+        let first = &steps[cycle[0]];
+        let next = cycle.get(1).copied().unwrap_or(cycle[0]);
+        // Point at the `needs` entry that closes the cycle's first edge, else the step's id.
+        let span = first
+            .needs
+            .as_ref()
+            .and_then(|list| list.iter().find(|n| n.value == steps[next].id.value))
+            .map(|n| n.span.clone())
+            .unwrap_or_else(|| first.id.span.clone());
+        self.err_help(
+            span,
+            format!("dependency cycle: {path}"),
+            "each step waits for the one after it in this list; remove one of these `needs`",
+        );
+    }
+
+    fn templates(
+        &mut self,
+        steps: &[RawStep],
+        order: Option<&[usize]>,
+        needs: &[Vec<usize>],
+        vars: &[Provided],
+        params: &HashMap<&str, usize>,
+    ) {
+        let var_index: HashMap<&str, usize> = vars.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
+        let mut provides = vec![Vec::new(); steps.len()];
+        for (vi, p) in vars.iter().enumerate() {
+            provides[p.step].push(vi);
+        }
+        let avail = order.map(|order| graph::available(order, needs, &provides, vars.len()));
+        let mut known: Vec<&str> = params.keys().copied().collect();
+        known.extend(BUILTIN_VARS);
+        known.extend(vars.iter().map(|p| p.name.as_str()));
+
+        for (i, s) in steps.iter().enumerate() {
+            let sites = s
+                .run
+                .iter()
+                .chain(&s.manual)
+                .chain(&s.when)
+                .chain(&s.dir)
+                .chain(&s.rollback)
+                .chain(s.env.iter().map(|(_, t)| t));
+            for site in sites {
+                let refs = match template::analyse(&site.text) {
+                    Ok(refs) => refs,
+                    Err(problems) => {
+                        for p in problems {
+                            self.err(at(site, p.offset, 1), p.message);
+                        }
+                        continue;
+                    }
+                };
+                for r in refs {
+                    let name = r.name.as_str();
+                    if params.contains_key(name) || BUILTIN_VARS.contains(&name) {
+                        continue;
+                    }
+                    let span = at(site, r.offset, name.len());
+                    match var_index.get(name) {
+                        Some(_) if avail.is_none() => {}
+                        Some(&vi) if avail.as_ref().is_some_and(|a| a[i].contains(vi)) => {}
+                        // A rollback runs after its own step succeeded, so it may use that step's capture.
+                        Some(&vi) if site.field == "rollback" && vars[vi].step == i => {}
+                        Some(&vi) => {
+                            let provider = &steps[vars[vi].step].id.value;
+                            let help = if vars[vi].step == i {
+                                format!("a step cannot use its own `{name}` before it has run")
+                            } else {
+                                format!(
+                                    "`{name}` comes from step `{provider}`, which does not always run before `{}`; add \"{provider}\" to its `needs`",
+                                    s.id.value
+                                )
+                            };
+                            self.err_help(
+                                span,
+                                format!("`{name}` is not set when step `{}` runs ({})", s.id.value, site.field),
+                                help,
+                            );
+                        }
+                        None => {
+                            let help = match did_you_mean(name, known.iter().copied()) {
+                                Some(k) => format!("did you mean `{k}`?"),
+                                None => "define it under [params], or set it with `capture` or `ask` in an earlier step".into(),
+                            };
+                            self.err_help(span, format!("unknown variable `{name}` in `{}`", site.field), help);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The file span of a position inside a template: exact when the text is verbatim in the
+/// file, else the whole value.
+fn at(site: &TemplateSite, offset: usize, len: usize) -> Range<usize> {
+    match site.verbatim_at {
+        Some(base) => base + offset..base + offset + len,
+        None => site.span.clone(),
+    }
+}
