@@ -7,7 +7,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Incident-response runbooks as TOML step graphs: validate them, show them, graph them.
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "runbook",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Directory holding the runbooks [default: $RUNBOOK_DIR, else ./runbooks]
     #[arg(long, global = true, value_name = "DIR")]

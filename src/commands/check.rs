@@ -15,7 +15,11 @@ pub fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
     if targets.is_empty() {
         found = lookup::all(&config.dir)?;
         if found.is_empty() {
-            let _ = writeln!(err, "error: no runbooks (*.toml) in {}", config.dir.display());
+            let _ = writeln!(
+                err,
+                "error: no runbooks (*.toml) in {}",
+                config.dir.display()
+            );
             return Ok(exit::BAD_INPUT);
         }
     } else {

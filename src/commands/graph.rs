@@ -17,7 +17,11 @@ pub fn graph(config: &Config, name: &str, format: GraphFormat) -> Result<u8, Err
 
 fn label(rb: &Runbook, i: usize) -> String {
     let s = &rb.steps[i];
-    let mut l = if s.title == s.id { s.id.clone() } else { format!("{}: {}", s.id, s.title) };
+    let mut l = if s.title == s.id {
+        s.id.clone()
+    } else {
+        format!("{}: {}", s.id, s.title)
+    };
     if let Some(w) = &s.when {
         l.push_str(&format!(" (when {})", w.trim()));
     }
@@ -26,7 +30,10 @@ fn label(rb: &Runbook, i: usize) -> String {
 
 fn mermaid(rb: &Runbook) -> String {
     // Node ids are positional: step ids may contain `-`, which Mermaid reads as an edge.
-    let mut out = format!("---\ntitle: {}\n---\nflowchart TD\n", rb.title.replace('\n', " "));
+    let mut out = format!(
+        "---\ntitle: {}\n---\nflowchart TD\n",
+        rb.title.replace('\n', " ")
+    );
     for &i in &rb.order {
         let text = label(rb, i).replace('"', "#quot;");
         if rb.steps[i].is_manual() {
@@ -45,7 +52,14 @@ fn mermaid(rb: &Runbook) -> String {
 }
 
 fn dot(rb: &Runbook) -> String {
-    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"));
+    let q = |s: &str| {
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
+    };
     let mut out = format!(
         "digraph {} {{\n    label={};\n    labelloc=t;\n    rankdir=TB;\n    node [shape=box, style=rounded, fontname=\"Helvetica\"];\n",
         q(&rb.name),
@@ -58,11 +72,19 @@ fn dot(rb: &Runbook) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("    {} [label={}{extra}];\n", q(&s.id), q(&label(rb, i))));
+        out.push_str(&format!(
+            "    {} [label={}{extra}];\n",
+            q(&s.id),
+            q(&label(rb, i))
+        ));
     }
     for &i in &rb.order {
         for &d in &rb.steps[i].need_indices {
-            out.push_str(&format!("    {} -> {};\n", q(&rb.steps[d].id), q(&rb.steps[i].id)));
+            out.push_str(&format!(
+                "    {} -> {};\n",
+                q(&rb.steps[d].id),
+                q(&rb.steps[i].id)
+            ));
         }
     }
     out.push_str("}\n");

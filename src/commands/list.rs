@@ -27,7 +27,10 @@ pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
     let mut invalid = Vec::new();
     for f in &found {
         if !lookup::is_valid_name(&f.name) {
-            invalid.push(format!("{}: the file name is not a valid runbook name", f.path.display()));
+            invalid.push(format!(
+                "{}: the file name is not a valid runbook name",
+                f.path.display()
+            ));
             continue;
         }
         match runbook::load(&f.path, &f.name) {
@@ -59,10 +62,12 @@ pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
     } else if loaded.is_empty() && invalid.is_empty() {
         print(&format!("no runbooks in {}\n", config.dir.display()))?;
     } else {
-        let mut rows = vec![vec!["NAME", "TITLE", "STEPS", "MANUAL", "OWNER"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()];
+        let mut rows = vec![
+            vec!["NAME", "TITLE", "STEPS", "MANUAL", "OWNER"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        ];
         for rb in &loaded {
             rows.push(vec![
                 rb.name.clone(),

@@ -27,7 +27,9 @@ pub fn load(config: &Config, arg: &str) -> Result<Runbook, Error> {
 /// Writes `text` to stdout; a closed pipe (`| head`) is not an error worth reporting.
 pub fn print(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(Error::Output)
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(Error::Output)
 }
 
 /// Pretty JSON with a trailing newline.

@@ -21,7 +21,10 @@ pub fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
     let rb = load(config, name)?;
     if json {
         let order = rb.order.iter().map(|&i| rb.steps[i].id.as_str()).collect();
-        print_json(&ShowJson { runbook: &rb, order })?;
+        print_json(&ShowJson {
+            runbook: &rb,
+            order,
+        })?;
     } else {
         print(&render(&rb))?;
     }
@@ -53,7 +56,11 @@ fn render(rb: &Runbook) -> String {
         facts.push(format!("timeout: {}", dur(t)));
     }
     facts.push(format!("lock: {}", if rb.lock { "yes" } else { "no" }));
-    out.push_str(&format!("  {}\n  file: {}\n", facts.join("  "), rb.path.display()));
+    out.push_str(&format!(
+        "  {}\n  file: {}\n",
+        facts.join("  "),
+        rb.path.display()
+    ));
 
     if !rb.params.is_empty() {
         out.push_str("\nParams:\n");
@@ -64,7 +71,11 @@ fn render(rb: &Runbook) -> String {
                 value.push("required".to_string());
             }
             if let Some(d) = &p.default {
-                value.push(if p.secret { "default ***".into() } else { format!("default {d}") });
+                value.push(if p.secret {
+                    "default ***".into()
+                } else {
+                    format!("default {d}")
+                });
             }
             if let Some(e) = &p.env {
                 value.push(format!("env ${e}"));
@@ -77,7 +88,11 @@ fn render(rb: &Runbook) -> String {
             }
             rows.push(vec![
                 p.name.clone(),
-                if value.is_empty() { "-".into() } else { value.join(", ") },
+                if value.is_empty() {
+                    "-".into()
+                } else {
+                    value.join(", ")
+                },
                 p.description.clone().unwrap_or_default(),
             ]);
         }
@@ -92,7 +107,11 @@ fn render(rb: &Runbook) -> String {
             (n + 1).to_string(),
             s.id.clone(),
             s.kind().to_string(),
-            if s.needs.is_empty() { "-".into() } else { s.needs.join(", ") },
+            if s.needs.is_empty() {
+                "-".into()
+            } else {
+                s.needs.join(", ")
+            },
             details(s),
         ]);
     }
@@ -109,7 +128,10 @@ fn details(s: &Step) -> String {
         d.push(format!("timeout {}", dur(t)));
     }
     if s.retries > 0 {
-        let delay = s.retry_delay.map(|r| format!(" every {} x{}", dur(r), s.retry_backoff)).unwrap_or_default();
+        let delay = s
+            .retry_delay
+            .map(|r| format!(" every {} x{}", dur(r), s.retry_backoff))
+            .unwrap_or_default();
         d.push(format!("retries {}{delay}", s.retries));
     }
     if let Some(w) = &s.when {

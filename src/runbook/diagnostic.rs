@@ -36,6 +36,29 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Line starts of a text, for finding many offsets' lines in O(log n) each.
+pub struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    pub fn new(source: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(
+                source
+                    .bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        LineIndex(starts)
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
 /// A 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(source, offset.min(source.len()));
@@ -75,28 +98,46 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic, colour: bool) -> String
     );
     let start = floor_char_boundary(source, d.span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
     let text = source[line_start..line_end].trim_end_matches('\r');
-    // Long lines (a minified file, a huge value) are cut so a diagnostic stays readable.
-    const MAX_SHOWN: usize = 200;
-    let shown: String = text.chars().take(MAX_SHOWN).map(tab_to_space).collect();
-    let end = floor_char_boundary(source, d.span.end.clamp(start, line_end));
+    // Long lines (a minified file, a huge value) are shown as a window around the caret.
+    const WIDTH: usize = 160;
+    let chars: Vec<char> = text.chars().map(printable).collect();
     let caret_col = col - 1;
-    let caret_len = source[start..end].chars().count().max(1);
-    let caret_len = caret_len.min(MAX_SHOWN.saturating_sub(caret_col).max(1));
+    let from = if caret_col > WIDTH / 2 {
+        caret_col - WIDTH / 4
+    } else {
+        0
+    };
+    let to = (from + WIDTH).min(chars.len());
+    let mut shown: String = chars[from.min(to)..to].iter().collect();
+    let mut caret_at = caret_col - from;
+    if from > 0 {
+        shown.insert_str(0, "...");
+        caret_at += 3;
+    }
+    if to < chars.len() {
+        shown.push_str("...");
+    }
+    let end = floor_char_boundary(source, d.span.end.clamp(start, line_end));
+    let caret_len = source[start..end]
+        .chars()
+        .count()
+        .clamp(1, (to + 1).saturating_sub(caret_col).max(1));
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
     out.push_str(&format!("{pad} {}\n", style.blue("|")));
     out.push_str(&format!(
-        "{} {} {shown}{}\n",
+        "{} {} {shown}\n",
         style.blue(&line.to_string()),
-        style.blue("|"),
-        if text.chars().count() > MAX_SHOWN { "..." } else { "" }
+        style.blue("|")
     ));
     out.push_str(&format!(
         "{pad} {} {}{}\n",
         style.blue("|"),
-        " ".repeat(caret_col.min(MAX_SHOWN)),
+        " ".repeat(caret_at),
         style.error(&"^".repeat(caret_len))
     ));
     if let Some(help) = &d.help {
@@ -105,8 +146,13 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic, colour: bool) -> String
     out
 }
 
-fn tab_to_space(c: char) -> char {
-    if c == '\t' { ' ' } else { c }
+/// One column per character: tabs become spaces, control characters a visible mark.
+fn printable(c: char) -> char {
+    match c {
+        '\t' => ' ',
+        c if c.is_control() => '\u{FFFD}',
+        c => c,
+    }
 }
 
 /// ANSI styling that is a no-op when colour is off.
@@ -138,7 +184,10 @@ impl fmt::Display for Report {
 }
 
 /// The closest candidate to `word`, when it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -154,7 +203,10 @@ mod tests {
     #[test]
     fn suggests_close_words_only() {
         assert_eq!(did_you_mean("neds", ["needs", "when"]), Some("needs"));
-        assert_eq!(did_you_mean("steps", ["runbook", "params", "step"]), Some("step"));
+        assert_eq!(
+            did_you_mean("steps", ["runbook", "params", "step"]),
+            Some("step")
+        );
         assert_eq!(did_you_mean("zzz", ["needs", "when"]), None);
     }
 
@@ -164,5 +216,10 @@ mod tests {
         assert_eq!(line_col(s, 0), (1, 1));
         assert_eq!(line_col(s, 6), (2, 1));
         assert_eq!(line_col(s, 10), (2, 4));
+        let index = LineIndex::new(s);
+        assert_eq!(
+            [index.line(0), index.line(5), index.line(6), index.line(10)],
+            [1, 1, 2, 2]
+        );
     }
 }

@@ -68,7 +68,11 @@ fn cycles(needs: &[Vec<usize>], waiting: &[usize]) -> Vec<Vec<usize>> {
                     Mark::OnPath => {
                         let from = stack.iter().position(|&(s, _)| s == next).unwrap_or(0);
                         let mut cycle: Vec<usize> = stack[from..].iter().map(|&(s, _)| s).collect();
-                        let first = cycle.iter().enumerate().min_by_key(|&(_, s)| *s).map_or(0, |(i, _)| i);
+                        let first = cycle
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|&(_, s)| *s)
+                            .map_or(0, |(i, _)| i);
                         cycle.rotate_left(first);
                         found.push(cycle);
                     }
@@ -87,7 +91,12 @@ fn cycles(needs: &[Vec<usize>], waiting: &[usize]) -> Vec<Vec<usize>> {
 /// For each step, the set of variables provided by steps that always run before it (its
 /// ancestors). `provides[i]` lists the variable indices step `i` provides; `k` is how many
 /// variables there are. Visits steps in `order`, so each set is the union over its needs.
-pub fn available(order: &[usize], needs: &[Vec<usize>], provides: &[Vec<usize>], k: usize) -> Vec<FixedBitSet> {
+pub fn available(
+    order: &[usize],
+    needs: &[Vec<usize>],
+    provides: &[Vec<usize>],
+    k: usize,
+) -> Vec<FixedBitSet> {
     let mut sets = vec![FixedBitSet::new(); needs.len()];
     if k == 0 {
         return sets;

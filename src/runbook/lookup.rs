@@ -17,10 +17,16 @@ pub enum LookupError {
     )]
     BadName(String),
     #[error("no runbook named `{name}` in {dir}{hint}")]
-    NotFound { name: String, dir: String, hint: String },
+    NotFound {
+        name: String,
+        dir: String,
+        hint: String,
+    },
     #[error("no such file: {0}")]
     NoFile(PathBuf),
-    #[error("the file name `{0}` does not make a runbook name: use lowercase letters, digits, `-` and `_`")]
+    #[error(
+        "the file name `{0}` does not make a runbook name: use lowercase letters, digits, `-` and `_`"
+    )]
     BadFileName(PathBuf),
     #[error("the runbooks directory {0} does not exist (set --dir or RUNBOOK_DIR)")]
     NoDir(String),
@@ -43,7 +49,10 @@ pub fn find(dir: &Path, arg: &str) -> Result<Found, LookupError> {
         if !path.is_file() {
             return Err(LookupError::NoFile(path));
         }
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if !is_valid_name(name) {
             return Err(LookupError::BadFileName(path));
         }

@@ -140,7 +140,11 @@ pub enum LoadError {
         source: std::io::Error,
     },
     #[error("`{path}` is {size} bytes; runbooks are limited to {limit} bytes")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{}", .0.render(false).trim_end())]
     Invalid(Box<Report>),
 }
@@ -206,9 +210,8 @@ pub fn parse(path: &Path, name: &str, bytes: Vec<u8>) -> Result<Runbook, LoadErr
     }
     let mut diagnostics = Vec::new();
     let raw = raw::read(&source, &mut diagnostics);
-    let runbook = raw.and_then(|raw| {
-        validate::validate(raw, &source, path, name, sha256, &mut diagnostics)
-    });
+    let runbook =
+        raw.and_then(|raw| validate::validate(raw, &source, path, name, sha256, &mut diagnostics));
     match runbook {
         Some(rb) if diagnostics.is_empty() => Ok(rb),
         _ => {

@@ -7,8 +7,8 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::{Milestone, OnFailure};
@@ -71,13 +71,14 @@ pub struct RawStep {
     pub retry_delay: Option<Loc<Duration>>,
     pub retry_backoff: Option<Loc<f64>>,
     pub on_failure: OnFailure,
+    pub on_failure_span: Option<Range<usize>>,
     pub capture: Option<Loc<String>>,
     pub ask: Option<Loc<String>>,
     pub env: Vec<(Loc<String>, TemplateSite)>,
     pub dir: Option<TemplateSite>,
     pub readonly: Option<Loc<bool>>,
     pub rollback: Option<TemplateSite>,
-    pub milestone: Option<Milestone>,
+    pub milestone: Option<(Milestone, Range<usize>)>,
 }
 
 const TOP_KEYS: &[&str] = &["runbook", "params", "step"];
@@ -90,7 +91,14 @@ const RUNBOOK_KEYS: &[&str] = &[
     "timeout",
     "lock",
 ];
-const PARAM_KEYS: &[&str] = &["description", "required", "default", "pattern", "env", "secret"];
+const PARAM_KEYS: &[&str] = &[
+    "description",
+    "required",
+    "default",
+    "pattern",
+    "env",
+    "secret",
+];
 pub const STEP_KEYS: &[&str] = &[
     "id",
     "title",
@@ -124,12 +132,14 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
     if !errors.is_empty() {
         for e in errors {
             let span = e.span().unwrap_or(0..0);
-            diags.push(Diagnostic::new(span, format!("TOML syntax: {}", e.message().trim_end())));
+            diags.push(Diagnostic::new(
+                span,
+                format!("TOML syntax: {}", e.message().trim_end()),
+            ));
         }
         return None;
     }
     let mut r = Reader { diags, source };
-    let doc_span = doc.span();
     let doc = doc.into_inner();
     let mut out = RawRunbook {
         lock: true,
@@ -148,12 +158,21 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
                 r.unknown_keys(t, RUNBOOK_KEYS, "in [runbook]", "");
                 out.title = r.string(t, "title").map(|l| l.value);
                 if out.title.is_none() && t.get("title").is_none() {
-                    r.err(v.span(), "[runbook] has no `title`", Some("add title = \"what this runbook does\""));
+                    r.err(
+                        v.span(),
+                        "[runbook] has no `title`",
+                        Some("add title = \"what this runbook does\""),
+                    );
                 }
                 out.description = r.string(t, "description").map(|l| l.value);
                 out.owner = r.string(t, "owner").map(|l| l.value);
                 out.service = r.string(t, "service").map(|l| l.value);
-                out.tags = r.string_array(t, "tags").unwrap_or_default().into_iter().map(|l| l.value).collect();
+                out.tags = r
+                    .string_array(t, "tags")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| l.value)
+                    .collect();
                 out.timeout = r.duration(t, "timeout").map(|l| l.value);
                 out.lock = r.boolean(t, "lock").is_none_or(|l| l.value);
             }
@@ -170,9 +189,14 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
         }
     }
 
+    // A misspelt `[[steps]]` already has its own did-you-mean; do not also say "no steps".
+    let misspelt_step = doc
+        .keys()
+        .any(|k| k.get_ref() != "step" && did_you_mean(k.get_ref(), ["step"]).is_some());
     match doc.get("step") {
+        None if misspelt_step => {}
         None => r.err(
-            doc_span.end..doc_span.end,
+            source.len()..source.len(),
             "the runbook has no steps",
             Some("add at least one [[step]] with an id and a `run` or `manual`"),
         ),
@@ -186,7 +210,10 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
             }
             other => r.err(
                 v.span(),
-                format!("`step` must be an array of tables ([[step]]), found {}", other.type_str()),
+                format!(
+                    "`step` must be an array of tables ([[step]]), found {}",
+                    other.type_str()
+                ),
                 Some("write each step under its own [[step]] header"),
             ),
         },
@@ -213,7 +240,10 @@ impl Reader<'_> {
     fn type_err(&mut self, v: &Value<'_>, key: &str, expected: &str) {
         self.err(
             v.span(),
-            format!("`{key}` must be {expected}, found {}", v.get_ref().type_str()),
+            format!(
+                "`{key}` must be {expected}, found {}",
+                v.get_ref().type_str()
+            ),
             None,
         );
     }
@@ -227,7 +257,11 @@ impl Reader<'_> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("known keys: {}{extra_help}", known.join(", ")),
             };
-            self.err(key.span(), format!("unknown key `{}` {place}", key.get_ref()), Some(&help));
+            self.err(
+                key.span(),
+                format!("unknown key `{}` {place}", key.get_ref()),
+                Some(&help),
+            );
         }
     }
 
@@ -235,7 +269,11 @@ impl Reader<'_> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             other => {
-                self.err(v.span(), format!("{what} must be a table, found {}", other.type_str()), None);
+                self.err(
+                    v.span(),
+                    format!("{what} must be a table, found {}", other.type_str()),
+                    None,
+                );
                 None
             }
         }
@@ -336,7 +374,11 @@ impl Reader<'_> {
         }
     }
 
-    fn param(&mut self, name: &Spanned<std::borrow::Cow<'_, str>>, value: &Value<'_>) -> Option<RawParam> {
+    fn param(
+        &mut self,
+        name: &Spanned<std::borrow::Cow<'_, str>>,
+        value: &Value<'_>,
+    ) -> Option<RawParam> {
         let what = format!("[params.{}]", name.get_ref());
         let t = self.table(value, &what)?;
         self.unknown_keys(t, PARAM_KEYS, &format!("in {what}"), "");
@@ -379,33 +421,46 @@ impl Reader<'_> {
             Some(id) => id,
             None => {
                 if t.get("id").is_none() {
-                    self.err(header.clone(), "this step has no `id`", Some("add id = \"short-name\""));
+                    self.err(
+                        header.clone(),
+                        "this step has no `id`",
+                        Some("add id = \"short-name\""),
+                    );
                 }
                 return None;
             }
         };
         let place = format!("in step `{}`", id.value);
         self.unknown_keys(t, STEP_KEYS, &place, "");
-        let on_failure = match self.string(t, "on_failure") {
+        let on_failure_raw = self.string(t, "on_failure");
+        let on_failure_span = on_failure_raw.as_ref().map(|s| s.span.clone());
+        let on_failure = match on_failure_raw {
             None => OnFailure::Abort,
             Some(s) => match s.value.as_str() {
                 "abort" => OnFailure::Abort,
                 "continue" => OnFailure::Continue,
                 "prompt" => OnFailure::Prompt,
                 other => {
-                    self.enum_err(s.span, "on_failure", other, &["abort", "continue", "prompt"]);
+                    self.enum_err(
+                        s.span,
+                        "on_failure",
+                        other,
+                        &["abort", "continue", "prompt"],
+                    );
                     OnFailure::Abort
                 }
             },
         };
-        let milestone = self.string(t, "milestone").and_then(|s| match s.value.as_str() {
-            "mitigated" => Some(Milestone::Mitigated),
-            "resolved" => Some(Milestone::Resolved),
-            other => {
-                self.enum_err(s.span, "milestone", other, &["mitigated", "resolved"]);
-                None
-            }
-        });
+        let milestone = self
+            .string(t, "milestone")
+            .and_then(|s| match s.value.as_str() {
+                "mitigated" => Some((Milestone::Mitigated, s.span.clone())),
+                "resolved" => Some((Milestone::Resolved, s.span.clone())),
+                other => {
+                    self.enum_err(s.span, "milestone", other, &["mitigated", "resolved"]);
+                    None
+                }
+            });
         let retries = t.get("retries").and_then(|v| match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) if (0..=MAX_RETRIES).contains(&n) => Some(Loc {
@@ -413,7 +468,11 @@ impl Reader<'_> {
                     span: v.span(),
                 }),
                 _ => {
-                    self.err(v.span(), format!("`retries` must be between 0 and {MAX_RETRIES}"), None);
+                    self.err(
+                        v.span(),
+                        format!("`retries` must be between 0 and {MAX_RETRIES}"),
+                        None,
+                    );
                     None
                 }
             },
@@ -485,6 +544,7 @@ impl Reader<'_> {
             retry_delay: self.duration(t, "retry_delay"),
             retry_backoff,
             on_failure,
+            on_failure_span,
             capture: self.string(t, "capture"),
             ask: self.string(t, "ask"),
             env,

@@ -6,8 +6,8 @@ use handlebars::{Path, PathSeg};
 
 /// Helpers a runbook template may call: Handlebars' built-ins.
 pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
-    "not", "len",
+    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len",
 ];
 const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
 /// Blocks that change the context: names inside them are not runbook variables.
@@ -21,6 +21,7 @@ pub const MAX_NESTING: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub offset: usize,
+    pub len: usize,
     pub message: String,
 }
 
@@ -36,15 +37,15 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
     if let Some(offset) = too_deep(text) {
         return Err(vec![Problem {
             offset,
+            len: 1,
             message: format!("template nests deeper than {MAX_NESTING} levels"),
         }]);
     }
     let tpl = Template::compile(text).map_err(|e| {
-        let offset = e
-            .pos()
-            .map_or(0, |(line, col)| offset_of(text, line, col));
+        let offset = e.pos().map_or(0, |(line, col)| offset_of(text, line, col));
         vec![Problem {
             offset,
+            len: 1,
             message: format!("template syntax: {}", reason_text(&e)),
         }]
     })?;
@@ -62,19 +63,44 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
         .into_iter()
         .map(|(word, message)| Problem {
             offset: locate(text, &word).unwrap_or(0),
+            len: word.len().max(1),
             message,
         })
         .collect();
-    if problems.is_empty() { Ok(refs) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(refs)
+    } else {
+        Err(problems)
+    }
 }
 
 fn reason_text(e: &handlebars::TemplateError) -> String {
-    let s = e.reason().to_string();
-    // The first line of the reason is the message; the rest is handlebars' own source dump.
-    s.lines().next().unwrap_or("invalid template").trim().to_string()
+    use handlebars::TemplateErrorReason as R;
+    match e.reason() {
+        // The parser's own text lists every grammar rule it expected; say what usually causes it.
+        R::InvalidSyntax(_) => {
+            "this is not valid Handlebars (an unclosed `{{#block}}`, or a stray `{{` or `}}`?)"
+                .into()
+        }
+        R::MismatchingClosedHelper(open, close) => {
+            format!("`{{{{#{open}}}}}` is closed by `{{{{/{close}}}}}`")
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid template")
+            .trim()
+            .to_string(),
+    }
 }
 
-fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<(String, String)>) {
+fn walk(
+    tpl: &Template,
+    scoped: bool,
+    names: &mut Vec<String>,
+    problems: &mut Vec<(String, String)>,
+) {
     for el in &tpl.elements {
         match el {
             TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
@@ -83,12 +109,22 @@ fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Ve
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
-                    params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                    params(
+                        ht.params.iter().chain(ht.hash.values()),
+                        scoped,
+                        names,
+                        problems,
+                    );
                 }
             }
             TemplateElement::HelperBlock(ht) => {
                 let name = helper(&ht.name, true, problems);
-                params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                params(
+                    ht.params.iter().chain(ht.hash.values()),
+                    scoped,
+                    names,
+                    problems,
+                );
                 let inner = scoped || name.is_some_and(|n| SCOPING_HELPERS.contains(&n));
                 if let Some(t) = &ht.template {
                     walk(t, inner, names, problems);
@@ -102,14 +138,24 @@ fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Ve
             | TemplateElement::PartialExpression(d)
             | TemplateElement::PartialBlock(d) => {
                 let word = d.name.as_name().unwrap_or(">").to_string();
-                problems.push((word, "partials and decorators are not available in runbook templates".into()));
+                problems.push((
+                    word,
+                    "partials and decorators are not available in runbook templates".into(),
+                ));
             }
-            _ => problems.push((String::new(), "this template construct is not supported".into())),
+            _ => problems.push((
+                String::new(),
+                "this template construct is not supported".into(),
+            )),
         }
     }
 }
 
-fn helper<'a>(name: &'a Parameter, block: bool, problems: &mut Vec<(String, String)>) -> Option<&'a str> {
+fn helper<'a>(
+    name: &'a Parameter,
+    block: bool,
+    problems: &mut Vec<(String, String)>,
+) -> Option<&'a str> {
     let n = name.as_name()?;
     let known = if block { BLOCK_HELPERS } else { HELPERS };
     if !known.contains(&n) {
@@ -133,14 +179,16 @@ fn params<'a>(
     }
 }
 
-fn param(p: &Parameter, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<(String, String)>) {
+fn param(
+    p: &Parameter,
+    scoped: bool,
+    names: &mut Vec<String>,
+    problems: &mut Vec<(String, String)>,
+) {
     match p {
         Parameter::Literal(_) => {}
-        Parameter::Name(n) => {
-            if !scoped && n != "this" {
-                names.push(n.clone());
-            }
-        }
+        Parameter::Name(n) if !scoped && n != "this" => names.push(n.clone()),
+        Parameter::Name(_) => {}
         Parameter::Path(path) => {
             if scoped {
                 return;
@@ -159,7 +207,12 @@ fn param(p: &Parameter, scoped: bool, names: &mut Vec<String>, problems: &mut Ve
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
-                    params(ht.params.iter().chain(ht.hash.values()), scoped, names, problems);
+                    params(
+                        ht.params.iter().chain(ht.hash.values()),
+                        scoped,
+                        names,
+                        problems,
+                    );
                 }
             }
         }
@@ -245,15 +298,23 @@ mod tests {
     use super::*;
 
     fn names(t: &str) -> Vec<String> {
-        analyse(t).map(|v| v.into_iter().map(|r| r.name).collect()).unwrap_or_default()
+        analyse(t)
+            .map(|v| v.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn finds_variables_in_expressions_helpers_and_blocks() {
         assert_eq!(names("ssh {{host}} {{{raw}}}"), ["host", "raw"]);
         assert_eq!(names("{{lt lag 30}}"), ["lag"]);
-        assert_eq!(names("{{#if (eq a \"x\")}}{{b}}{{else}}{{c}}{{/if}}"), ["a", "b", "c"]);
-        assert_eq!(names("{{#each hosts}}{{this}} {{name}}{{/each}}"), ["hosts"]);
+        assert_eq!(
+            names("{{#if (eq a \"x\")}}{{b}}{{else}}{{c}}{{/if}}"),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names("{{#each hosts}}{{this}} {{name}}{{/each}}"),
+            ["hosts"]
+        );
     }
 
     #[test]

@@ -8,14 +8,15 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::diagnostic::{Diagnostic, did_you_mean, line_col};
+use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
 use super::raw::{Loc, RawRunbook, RawStep, TemplateSite};
 use super::{Action, Param, Runbook, Step, graph, template};
 
 /// Variables every template can use, set by the executor.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
 
-static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]*$").unwrap_or_else(|_| unreachable!()));
+static STEP_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]*$").unwrap_or_else(|_| unreachable!()));
 static VAR_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap_or_else(|_| unreachable!()));
 
@@ -27,10 +28,17 @@ pub fn validate(
     sha256: String,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Runbook> {
-    let mut v = Validator { diags, source };
+    let mut v = Validator {
+        diags,
+        lines: LineIndex::new(source),
+    };
     let params = v.params(&raw);
-    let param_names: HashMap<&str, usize> =
-        raw.params.iter().enumerate().map(|(i, p)| (p.name.value.as_str(), i)).collect();
+    let param_names: HashMap<&str, usize> = raw
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.value.as_str(), i))
+        .collect();
     let ids = v.step_ids(&raw.steps);
     v.step_shapes(&raw.steps);
     let vars = v.provided_vars(&raw.steps, &param_names);
@@ -53,13 +61,13 @@ pub fn validate(
         return None;
     }
     let title = raw.title.clone()?;
-    let steps = raw
+    let lines = v.lines;
+    let mut steps: Vec<Step> = raw
         .steps
         .into_iter()
         .zip(needs)
-        .map(|(s, need_indices)| finish_step(s, need_indices, source))
-        .collect::<Vec<_>>();
-    let mut steps = steps;
+        .map(|(s, need_indices)| finish_step(s, need_indices, &lines))
+        .collect();
     let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
     for s in &mut steps {
         s.needs = s.need_indices.iter().map(|&i| ids[i].clone()).collect();
@@ -81,7 +89,7 @@ pub fn validate(
     })
 }
 
-fn finish_step(s: RawStep, need_indices: Vec<usize>, source: &str) -> Step {
+fn finish_step(s: RawStep, need_indices: Vec<usize>, lines: &LineIndex) -> Step {
     let action = match (s.run, s.manual) {
         (Some(r), _) => Action::Run(r.text),
         (None, Some(m)) => Action::Manual(m.text),
@@ -106,8 +114,8 @@ fn finish_step(s: RawStep, need_indices: Vec<usize>, source: &str) -> Step {
         dir: s.dir.map(|d| d.text),
         readonly: s.readonly.is_some_and(|r| r.value),
         rollback: s.rollback.map(|r| r.text),
-        milestone: s.milestone,
-        line: line_col(source, s.header.start).0,
+        milestone: s.milestone.map(|(m, _)| m),
+        line: lines.line(s.header.start),
     }
 }
 
@@ -119,7 +127,7 @@ struct Provided {
 
 struct Validator<'d> {
     diags: &'d mut Vec<Diagnostic>,
-    source: &'d str,
+    lines: LineIndex,
 }
 
 impl Validator<'_> {
@@ -143,8 +151,14 @@ impl Validator<'_> {
         if BUILTIN_VARS.contains(&l.value.as_str()) {
             self.err_help(
                 l.span.clone(),
-                format!("{what} `{}` would hide the built-in variable of that name", l.value),
-                format!("the built-in variables are {}; choose another name", BUILTIN_VARS.join(", ")),
+                format!(
+                    "{what} `{}` would hide the built-in variable of that name",
+                    l.value
+                ),
+                format!(
+                    "the built-in variables are {}; choose another name",
+                    BUILTIN_VARS.join(", ")
+                ),
             );
             return false;
         }
@@ -160,14 +174,20 @@ impl Validator<'_> {
             {
                 self.err_help(
                     d.span.clone(),
-                    format!("param `{}` is required and also has a default", p.name.value),
+                    format!(
+                        "param `{}` is required and also has a default",
+                        p.name.value
+                    ),
                     "drop `required = true` or the default",
                 );
             }
             if let Some(env) = &p.env
                 && !VAR_NAME.is_match(&env.value)
             {
-                self.err(env.span.clone(), format!("`{}` is not a valid environment variable name", env.value));
+                self.err(
+                    env.span.clone(),
+                    format!("`{}` is not a valid environment variable name", env.value),
+                );
             }
             let mut pattern_ok = None;
             if let Some(pat) = &p.pattern {
@@ -175,8 +195,12 @@ impl Validator<'_> {
                     Ok(re) => pattern_ok = Some(re),
                     Err(e) => {
                         let msg = e.to_string();
-                        let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
-                        self.err(pat.span.clone(), format!("`pattern` is not a valid regular expression: {last}"));
+                        let last = msg.lines().last().unwrap_or("invalid").trim();
+                        let last = last.strip_prefix("error: ").unwrap_or(last);
+                        self.err(
+                            pat.span.clone(),
+                            format!("`pattern` is not a valid regular expression: {last}"),
+                        );
                     }
                 }
             }
@@ -185,7 +209,11 @@ impl Validator<'_> {
             {
                 self.err(
                     d.span.clone(),
-                    format!("the default of param `{}` does not match its pattern `{}`", p.name.value, re.as_str()),
+                    format!(
+                        "the default of param `{}` does not match its pattern `{}`",
+                        p.name.value,
+                        re.as_str()
+                    ),
                 );
             }
             out.push(Param {
@@ -213,10 +241,12 @@ impl Validator<'_> {
                 );
             }
             if let Some(&first) = ids.get(id.value.as_str()) {
-                let (line, _) = line_col(self.source, steps[first].id.span.start);
+                let line = self.lines.line(steps[first].id.span.start);
                 self.diags.push(
                     Diagnostic::new(id.span.clone(), format!("duplicate step id `{}`", id.value))
-                        .with_help(format!("first used on line {line}; step ids must be unique")),
+                        .with_help(format!(
+                            "first used on line {line}; step ids must be unique"
+                        )),
                 );
             } else {
                 ids.insert(id.value.as_str(), i);
@@ -247,19 +277,33 @@ impl Validator<'_> {
                     ("confirm", s.confirm.as_ref().map(|l| l.span.clone())),
                     ("timeout", s.timeout.as_ref().map(|l| l.span.clone())),
                     ("retries", s.retries.as_ref().map(|l| l.span.clone())),
-                    ("retry_delay", s.retry_delay.as_ref().map(|l| l.span.clone())),
-                    ("retry_backoff", s.retry_backoff.as_ref().map(|l| l.span.clone())),
+                    (
+                        "retry_delay",
+                        s.retry_delay.as_ref().map(|l| l.span.clone()),
+                    ),
+                    (
+                        "retry_backoff",
+                        s.retry_backoff.as_ref().map(|l| l.span.clone()),
+                    ),
                     ("readonly", s.readonly.as_ref().map(|l| l.span.clone())),
                     ("rollback", s.rollback.as_ref().map(|l| l.span.clone())),
                     ("dir", s.dir.as_ref().map(|l| l.span.clone())),
                 ];
                 for (key, span) in run_only {
                     if let Some(span) = span {
-                        self.err(span, format!("`{key}` applies only to `run` steps, and step `{id}` is manual"));
+                        self.err(
+                            span,
+                            format!(
+                                "`{key}` applies only to `run` steps, and step `{id}` is manual"
+                            ),
+                        );
                     }
                 }
                 if let Some((k, _)) = s.env.first() {
-                    self.err(k.span.clone(), format!("`env` applies only to `run` steps, and step `{id}` is manual"));
+                    self.err(
+                        k.span.clone(),
+                        format!("`env` applies only to `run` steps, and step `{id}` is manual"),
+                    );
                 }
             }
             if s.run.is_some()
@@ -271,13 +315,60 @@ impl Validator<'_> {
                     "use `capture` to keep a command's output",
                 );
             }
-            if let Some(d) = &s.retry_delay
-                && s.retries.as_ref().is_none_or(|r| r.value == 0)
+            let no_retries = s.retries.as_ref().is_none_or(|r| r.value == 0);
+            for (key, span) in [
+                (
+                    "retry_delay",
+                    s.retry_delay.as_ref().map(|l| l.span.clone()),
+                ),
+                (
+                    "retry_backoff",
+                    s.retry_backoff.as_ref().map(|l| l.span.clone()),
+                ),
+            ] {
+                if let Some(span) = span.filter(|_| no_retries && s.run.is_some()) {
+                    self.err_help(
+                        span,
+                        format!("step `{id}` sets `{key}` but makes no retries"),
+                        "add retries = N (extra attempts after a failure), or remove it",
+                    );
+                }
+            }
+            if s.run.is_none()
+                && let Some(span) = &s.on_failure_span
             {
+                self.err(
+                    span.clone(),
+                    format!("`on_failure` applies only to `run` steps, and step `{id}` is manual"),
+                );
+            }
+            for (k, _) in &s.env {
+                if !VAR_NAME.is_match(&k.value) {
+                    self.err(
+                        k.span.clone(),
+                        format!("`{}` is not a valid environment variable name", k.value),
+                    );
+                }
+            }
+        }
+        self.milestones(steps);
+    }
+
+    /// Each milestone marks one instant of the incident, so at most one step may set it.
+    fn milestones(&mut self, steps: &[RawStep]) {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for s in steps {
+            let Some((m, span)) = &s.milestone else {
+                continue;
+            };
+            if let Some(first) = seen.insert(m.as_str(), &s.id.value) {
                 self.err_help(
-                    d.span.clone(),
-                    format!("step `{id}` sets `retry_delay` but no `retries`"),
-                    "add retries = N, or remove retry_delay",
+                    span.clone(),
+                    format!(
+                        "milestone `{}` is already set by step `{first}`",
+                        m.as_str()
+                    ),
+                    "a milestone marks one moment of the incident; keep it on one step",
                 );
             }
         }
@@ -296,7 +387,10 @@ impl Validator<'_> {
                 if params.contains_key(l.value.as_str()) {
                     self.err_help(
                         l.span.clone(),
-                        format!("{what} `{}` clashes with the param of the same name", l.value),
+                        format!(
+                            "{what} `{}` clashes with the param of the same name",
+                            l.value
+                        ),
                         "rename the variable or the param",
                     );
                     continue;
@@ -304,7 +398,10 @@ impl Validator<'_> {
                 if let Some(&other) = seen.get(&l.value) {
                     self.err_help(
                         l.span.clone(),
-                        format!("variable `{}` is already provided by step `{}`", l.value, steps[other].id.value),
+                        format!(
+                            "variable `{}` is already provided by step `{}`",
+                            l.value, steps[other].id.value
+                        ),
                         "each captured or asked variable needs its own name",
                     );
                     continue;
@@ -329,17 +426,27 @@ impl Validator<'_> {
             let mut resolved: Vec<usize> = Vec::with_capacity(list.len());
             for n in list {
                 match ids.get(n.value.as_str()) {
-                    Some(&j) if j == i => self.err(n.span.clone(), format!("step `{}` needs itself", s.id.value)),
-                    Some(&j) if resolved.contains(&j) => {
-                        self.err(n.span.clone(), format!("`{}` is listed twice in `needs`", n.value))
-                    }
+                    Some(&j) if j == i => self.err(
+                        n.span.clone(),
+                        format!("step `{}` needs itself", s.id.value),
+                    ),
+                    Some(&j) if resolved.contains(&j) => self.err(
+                        n.span.clone(),
+                        format!("`{}` is listed twice in `needs`", n.value),
+                    ),
                     Some(&j) => resolved.push(j),
                     None => {
                         let help = match did_you_mean(&n.value, ids.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => "`needs` lists the ids of other steps in this runbook".to_string(),
+                            None => {
+                                "`needs` lists the ids of other steps in this runbook".to_string()
+                            }
                         };
-                        self.err_help(n.span.clone(), format!("no step has the id `{}`", n.value), help);
+                        self.err_help(
+                            n.span.clone(),
+                            format!("no step has the id `{}`", n.value),
+                            help,
+                        );
                     }
                 }
             }
@@ -377,7 +484,11 @@ impl Validator<'_> {
         vars: &[Provided],
         params: &HashMap<&str, usize>,
     ) {
-        let var_index: HashMap<&str, usize> = vars.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
+        let var_index: HashMap<&str, usize> = vars
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
         let mut provides = vec![Vec::new(); steps.len()];
         for (vi, p) in vars.iter().enumerate() {
             provides[p.step].push(vi);
@@ -401,7 +512,7 @@ impl Validator<'_> {
                     Ok(refs) => refs,
                     Err(problems) => {
                         for p in problems {
-                            self.err(at(site, p.offset, 1), p.message);
+                            self.err(at(site, p.offset, p.len), p.message);
                         }
                         continue;
                     }
@@ -429,7 +540,10 @@ impl Validator<'_> {
                             };
                             self.err_help(
                                 span,
-                                format!("`{name}` is not set when step `{}` runs ({})", s.id.value, site.field),
+                                format!(
+                                    "`{name}` is not set when step `{}` runs ({})",
+                                    s.id.value, site.field
+                                ),
                                 help,
                             );
                         }
@@ -438,7 +552,11 @@ impl Validator<'_> {
                                 Some(k) => format!("did you mean `{k}`?"),
                                 None => "define it under [params], or set it with `capture` or `ask` in an earlier step".into(),
                             };
-                            self.err_help(span, format!("unknown variable `{name}` in `{}`", site.field), help);
+                            self.err_help(
+                                span,
+                                format!("unknown variable `{name}` in `{}`", site.field),
+                                help,
+                            );
                         }
                     }
                 }
