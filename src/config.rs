@@ -9,6 +9,8 @@ use crate::cli::Cli;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dir: PathBuf,
+    /// Where execution logs go; `None` when no flag, variable or home directory says.
+    pub log_dir: Option<PathBuf>,
     pub quiet: bool,
     /// ANSI colour on stderr (a terminal, and `NO_COLOR` unset or empty).
     pub colour: bool,
@@ -25,6 +27,7 @@ impl Config {
         let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Config {
             dir,
+            log_dir: cli.log_dir.clone().or_else(crate::log::default_dir),
             quiet: cli.quiet,
             colour: !no_colour && std::io::stderr().is_terminal(),
         }

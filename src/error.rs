@@ -8,6 +8,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,9 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// Bad input from the command line or environment, said in one sentence.
+    #[error("{0}")]
+    Usage(String),
     /// Errors already printed (diagnostics); only the exit code remains to be given.
     #[error("{0}")]
     Reported(String),
@@ -26,7 +30,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Lookup(_) | Error::Load(_) | Error::Reported(_) => exit::BAD_INPUT,
+            Error::Lookup(_) | Error::Load(_) | Error::Reported(_) | Error::Usage(_) => {
+                exit::BAD_INPUT
+            }
             Error::Output(_) => exit::FAILED,
         }
     }

@@ -5,6 +5,9 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod error;
+pub mod event;
+pub mod exec;
+pub mod log;
 pub mod runbook;
 
 use std::ffi::OsString;
@@ -35,6 +38,34 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Show { name, json } => commands::show(&config, name, *json),
         Command::Check { targets } => commands::check(&config, targets),
         Command::Graph { name, format } => commands::graph(&config, name, *format),
+        Command::Exec {
+            name,
+            dry_run,
+            vars,
+            yes,
+            parallel,
+            incident,
+            detected_at,
+            operator,
+            start_at,
+            rollback,
+            log_output_cap,
+        } => exec::exec(
+            &config,
+            &exec::ExecArgs {
+                target: name,
+                dry_run: *dry_run,
+                vars,
+                yes: *yes,
+                parallel: usize::from(*parallel),
+                incident: incident.as_deref(),
+                detected_at: detected_at.as_deref(),
+                operator: operator.as_deref(),
+                start_at: start_at.as_deref(),
+                rollback: *rollback,
+                log_output_cap,
+            },
+        ),
     };
     match result {
         Ok(code) => code,

@@ -293,6 +293,84 @@ fn locate(text: &str, word: &str) -> Option<usize> {
     None
 }
 
+/// Renders templates at run time: strict (an unset variable is an error, never ""), with
+/// values in shell commands quoted unless they are made only of safe characters.
+pub struct Renderer {
+    shell: handlebars::Handlebars<'static>,
+    raw: handlebars::Handlebars<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Self {
+        let mut shell = handlebars::Handlebars::new();
+        shell.set_strict_mode(true);
+        shell.register_escape_fn(shell_quote);
+        let mut raw = handlebars::Handlebars::new();
+        raw.set_strict_mode(true);
+        raw.register_escape_fn(handlebars::no_escape);
+        Renderer { shell, raw }
+    }
+
+    /// For `run` and `rollback`: `{{x}}` is shell-quoted, `{{{x}}}` is inserted as is.
+    pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        self.shell
+            .render_template(text, data)
+            .map_err(|e| render_error(&e))
+    }
+
+    /// For everything that is not a shell command: `manual`, `when`, `env`, `dir`.
+    pub fn raw(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        self.raw
+            .render_template(text, data)
+            .map_err(|e| render_error(&e))
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    // A NUL cannot reach a shell command line at all; drop it rather than fail to quote.
+    let s: std::borrow::Cow<str> = if s.contains('\0') {
+        s.replace('\0', "").into()
+    } else {
+        s.into()
+    };
+    match shlex::try_quote(&s) {
+        Ok(q) => q.into_owned(),
+        Err(_) => "''".to_string(),
+    }
+}
+
+fn render_error(e: &handlebars::RenderError) -> String {
+    use handlebars::RenderErrorReason as R;
+    match e.reason() {
+        R::MissingVariable(Some(path)) => format!("variable `{path}` is not set"),
+        R::MissingVariable(None) => "a variable is not set".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `when` is truthy unless it renders to "", "false", "0" or "no" (spec §1).
+pub fn truthy(rendered: &str) -> bool {
+    let t = rendered.trim();
+    !(t.is_empty() || t.eq_ignore_ascii_case("false") || t == "0" || t.eq_ignore_ascii_case("no"))
+}
+
+/// A variable's value for templates: text that reads as a number (and prints back the
+/// same) becomes a JSON number, so `{{lt lag 30}}` compares numbers.
+pub fn value_of(text: &str) -> serde_json::Value {
+    if let Ok(n) = text.parse::<serde_json::Number>()
+        && n.to_string() == text
+    {
+        return serde_json::Value::Number(n);
+    }
+    serde_json::Value::String(text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +401,29 @@ mod tests {
         let deep = format!("{}x{}", "{{#if a}}".repeat(40), "{{/if}}".repeat(40));
         let err = analyse(&deep).unwrap_err();
         assert!(err[0].message.contains("nests deeper"));
+    }
+
+    #[test]
+    fn renders_with_quoting_and_numbers() {
+        let r = Renderer::new();
+        let data =
+            serde_json::json!({ "host": "db-2", "evil": "a b; rm -rf /", "lag": value_of("12") });
+        assert_eq!(r.shell("ssh {{host}}", &data).unwrap(), "ssh db-2");
+        assert_eq!(
+            r.shell("echo {{evil}}", &data).unwrap(),
+            "echo 'a b; rm -rf /'"
+        );
+        assert_eq!(
+            r.shell("echo {{{evil}}}", &data).unwrap(),
+            "echo a b; rm -rf /"
+        );
+        assert_eq!(r.raw("{{lt lag 30}}", &data).unwrap(), "true");
+        assert_eq!(
+            r.raw("{{nope}}", &data).unwrap_err(),
+            "variable `nope` is not set"
+        );
+        assert_eq!(value_of("007"), serde_json::json!("007"));
+        assert!(!truthy(" false ") && !truthy("0") && !truthy("") && truthy("yes"));
     }
 
     #[test]

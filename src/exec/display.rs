@@ -1,0 +1,321 @@
+//! The terminal sink: turns executor events into what the operator sees. On a terminal,
+//! a spinner per running step (indicatif) with finished steps printed above; elsewhere, or
+//! with `--quiet`, plain lines. Step output goes to stdout, everything else to stderr.
+//! While a prompt is on screen the display is paused and output is held back (bounded).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::event::{Event, Mode, Phase, RunStatus, StepStatus, Stream};
+
+/// Output held back while a prompt is up; beyond this it is only in the log.
+const HOLD_LIMIT: usize = 1024 * 1024;
+
+pub struct Display {
+    fancy: Option<MultiProgress>,
+    colour: bool,
+    bars: HashMap<String, ProgressBar>,
+    /// Automated steps running now: output is prefixed when there is more than one.
+    running: std::collections::HashSet<String>,
+    paused: bool,
+    held: Vec<String>,
+    held_bytes: usize,
+    dropped_bytes: usize,
+    out: std::io::Stdout,
+}
+
+impl Display {
+    pub fn new(fancy: bool, colour: bool) -> Self {
+        let fancy =
+            fancy.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        Display {
+            fancy,
+            colour,
+            bars: HashMap::new(),
+            running: std::collections::HashSet::new(),
+            paused: false,
+            held: Vec::new(),
+            held_bytes: 0,
+            dropped_bytes: 0,
+            out: std::io::stdout(),
+        }
+    }
+
+    pub fn is_fancy(&self) -> bool {
+        self.fancy.is_some()
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A status line on stderr, printed above the spinners.
+    pub fn line(&self, text: &str) {
+        match &self.fancy {
+            Some(m) if !self.paused => {
+                let _ = m.println(text);
+            }
+            _ => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    /// Step output, prefixed by the step id when several steps are running.
+    pub fn output(&mut self, step: &str, _stream: Stream, text: &str) {
+        let text = if self.running.len() > 1 {
+            let prefix = format!("[{step}] ");
+            let mut s = String::with_capacity(text.len() + 16);
+            for line in text.split_inclusive('\n') {
+                s.push_str(&prefix);
+                s.push_str(line);
+            }
+            s
+        } else {
+            text.to_string()
+        };
+        if self.paused {
+            if self.held_bytes + text.len() <= HOLD_LIMIT {
+                self.held_bytes += text.len();
+                self.held.push(text);
+            } else {
+                self.dropped_bytes += text.len();
+            }
+            return;
+        }
+        self.write_out(&text);
+    }
+
+    fn write_out(&self, text: &str) {
+        let write = || {
+            let mut out = self.out.lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.fancy {
+            Some(m) => m.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// Hides the spinners and holds output back while a prompt is on screen.
+    pub fn pause(&mut self) {
+        if let Some(m) = &self.fancy {
+            let _ = m.clear();
+            m.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.paused = false;
+        if let Some(m) = &self.fancy {
+            m.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        for text in held {
+            self.write_out(&text);
+        }
+        if self.dropped_bytes > 0 {
+            let n = std::mem::take(&mut self.dropped_bytes);
+            self.line(&format!(
+                "  ({n} bytes of output arrived during the prompt; they are in the log)"
+            ));
+        }
+    }
+
+    pub fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                run_id,
+                runbook,
+                title,
+                mode,
+                log_path,
+                incident,
+                detected_at,
+                ..
+            } => {
+                let rehearsal = if *mode == Mode::DryRun {
+                    "  (dry run: nothing is changed)"
+                } else {
+                    ""
+                };
+                self.line(&format!(
+                    "{} {runbook}: {title}{rehearsal}",
+                    self.paint("1", "runbook")
+                ));
+                self.line(&format!("  run {run_id}"));
+                self.line(&format!("  log {log_path}"));
+                if let Some(i) = incident {
+                    self.line(&format!("  incident {i}"));
+                }
+                if let Some(d) = detected_at
+                    && let Ok(t) = chrono::DateTime::parse_from_rfc3339(d)
+                {
+                    let since = chrono::Utc::now()
+                        .signed_duration_since(t)
+                        .to_std()
+                        .unwrap_or_default();
+                    self.line(&format!("  detected {d} ({} ago)", short(since)));
+                }
+            }
+            Event::StepStarted {
+                step,
+                command,
+                phase,
+                attempt,
+                kind,
+            } => {
+                if *kind == crate::event::Kind::Manual {
+                    return;
+                }
+                self.running.insert(step.clone());
+                let what = match (phase, attempt) {
+                    (Phase::Rollback, _) => format!("rolling back {step}"),
+                    (_, 1) => step.clone(),
+                    (_, n) => format!("{step} (attempt {n})"),
+                };
+                match &self.fancy {
+                    Some(m) if !self.bars.contains_key(step) => {
+                        let bar = m.add(ProgressBar::new_spinner());
+                        bar.set_style(
+                            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
+                        bar.set_message(what);
+                        bar.enable_steady_tick(Duration::from_millis(100));
+                        self.bars.insert(step.clone(), bar);
+                    }
+                    Some(_) => {
+                        if let Some(bar) = self.bars.get(step) {
+                            bar.set_message(what);
+                        }
+                    }
+                    None => self.line(&format!("  -> {what}")),
+                }
+                if let Some(c) = command
+                    && self.fancy.is_none()
+                {
+                    let c = c.trim();
+                    if c.contains('\n') {
+                        self.line(&format!("     $ {}", c.replace('\n', "\n       ")));
+                    } else {
+                        self.line(&format!("     $ {c}"));
+                    }
+                }
+            }
+            Event::StepOutput { .. } => {}
+            Event::StepFinished {
+                step,
+                status,
+                duration_ms,
+                attempts,
+                exit_code,
+                phase,
+                response,
+                reason,
+                kind,
+            } => {
+                self.running.remove(step);
+                let _ = kind;
+                if let Some(bar) = self.bars.remove(step) {
+                    bar.finish_and_clear();
+                    if let Some(m) = &self.fancy {
+                        m.remove(&bar);
+                    }
+                }
+                let (mark, code) = match status {
+                    StepStatus::Succeeded => ("ok", "32"),
+                    StepStatus::Failed => ("FAILED", "31"),
+                    StepStatus::TimedOut => ("TIMED OUT", "31"),
+                    StepStatus::Skipped => ("skipped", "33"),
+                    StepStatus::DryRun => ("dry run", "36"),
+                    StepStatus::Aborted => ("aborted", "31"),
+                };
+                let mut text = format!("  {} {step}", self.paint(code, mark));
+                if *phase == Phase::Rollback {
+                    text.push_str(" (rollback)");
+                }
+                text.push_str(&format!(
+                    " in {}",
+                    short(Duration::from_millis(*duration_ms))
+                ));
+                if *attempts > 1 {
+                    text.push_str(&format!(" after {attempts} attempts"));
+                }
+                if let (Some(c), StepStatus::Failed) = (exit_code, status) {
+                    text.push_str(&format!(", exit code {c}"));
+                }
+                if let Some(r) = reason {
+                    text.push_str(&format!(": {r}"));
+                }
+                if let Some(n) = &response.note {
+                    text.push_str(&format!(" (note: {n})"));
+                }
+                self.line(&text);
+            }
+            Event::Milestone { name, step } => {
+                self.line(&format!(
+                    "  {} {name} (by {step})",
+                    self.paint("1;32", "milestone")
+                ));
+            }
+            Event::RunResumed { run_id, operator } => {
+                self.line(&format!("resumed run {run_id} by {operator}"))
+            }
+            Event::RunFinished {
+                status,
+                duration_ms,
+                reason,
+            } => {
+                let code = if *status == RunStatus::Succeeded {
+                    "1;32"
+                } else {
+                    "1;31"
+                };
+                let mut text = format!(
+                    "run {} in {}",
+                    self.paint(code, status.as_str()),
+                    short(Duration::from_millis(*duration_ms))
+                );
+                if let Some(r) = reason {
+                    text.push_str(&format!(": {r}"));
+                }
+                self.line(&text);
+            }
+        }
+    }
+
+    /// Stops every spinner (the run is over).
+    pub fn finish(&mut self) {
+        for (_, bar) in self.bars.drain() {
+            bar.finish_and_clear();
+        }
+        if let Some(m) = &self.fancy {
+            let _ = m.clear();
+        }
+    }
+}
+
+/// A duration as people read it in a status line: 850ms, 4.2s, 3m 12s, 1h 4m.
+pub fn short(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)
+    } else {
+        format!("{}h {}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
+    }
+}

@@ -1,0 +1,173 @@
+//! One attempt of an automated step: `sh -c` in its own process group, output streamed as
+//! it comes, and the whole group ended on timeout or interrupt (TERM, a grace period, KILL).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use crate::event::Stream;
+
+/// How long a group has between TERM and KILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+/// How long to keep reading after the shell exits, for output still in the pipes. A
+/// background process that keeps the pipes open is not waited for beyond this.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// What the executor asks of running steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    None,
+    /// TERM now, KILL after [`GRACE`].
+    Graceful,
+    /// KILL now.
+    Kill,
+}
+
+pub struct Spec {
+    pub command: String,
+    pub env: Vec<(String, String)>,
+    pub dir: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The shell exited with this code.
+    Exited(i32),
+    /// The shell was killed by this signal (not by us).
+    Signalled(i32),
+    TimedOut,
+    Cancelled,
+}
+
+async fn read_some(
+    pipe: &mut Option<impl AsyncReadExt + Unpin>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match pipe {
+        Some(p) => p.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn signal_group(pgid: i32, sig: Signal) {
+    // ESRCH (the group is gone) is the expected end of every kill.
+    let _ = killpg(Pid::from_raw(pgid), sig);
+}
+
+/// Runs `spec`, handing every chunk of output to `on_output` as it arrives.
+pub async fn run(
+    spec: &Spec,
+    mut on_output: impl FnMut(Stream, &[u8]),
+    mut cancel: watch::Receiver<Cancel>,
+) -> std::io::Result<Outcome> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&spec.command)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &spec.dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn()?;
+    let pgid = child.id().map_or(0, |id| id as i32);
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let mut buf_out = vec![0u8; 64 * 1024];
+    let mut buf_err = vec![0u8; 64 * 1024];
+
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
+    let mut status = None;
+    let mut ended_by: Option<Outcome> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut cancel_open = true;
+    let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+    // A cancel requested before we started still applies.
+    let initial = *cancel.borrow_and_update();
+    if initial != Cancel::None {
+        signal_group(
+            pgid,
+            if initial == Cancel::Kill {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            },
+        );
+        ended_by = Some(Outcome::Cancelled);
+        kill_at = Some(Instant::now() + GRACE);
+    }
+
+    loop {
+        if status.is_some() && out.is_none() && err.is_none() {
+            break;
+        }
+        tokio::select! {
+            n = read_some(&mut out, &mut buf_out) => match n {
+                Ok(n) if n > 0 => on_output(Stream::Stdout, &buf_out[..n]),
+                _ => out = None,
+            },
+            n = read_some(&mut err, &mut buf_err) => match n {
+                Ok(n) if n > 0 => on_output(Stream::Stderr, &buf_err[..n]),
+                _ => err = None,
+            },
+            s = child.wait(), if status.is_none() => {
+                status = Some(s?);
+                drain_until = Some(Instant::now() + DRAIN);
+            }
+            _ = sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() && ended_by.is_none() && status.is_none() => {
+                signal_group(pgid, Signal::SIGTERM);
+                ended_by = Some(Outcome::TimedOut);
+                kill_at = Some(Instant::now() + GRACE);
+            }
+            _ = sleep_until(kill_at.unwrap_or_else(far)), if kill_at.is_some() => {
+                signal_group(pgid, Signal::SIGKILL);
+                kill_at = None;
+            }
+            _ = sleep_until(drain_until.unwrap_or_else(far)), if drain_until.is_some() => break,
+            changed = cancel.changed(), if cancel_open => {
+                // A closed channel means the executor is gone; nothing more will be asked.
+                cancel_open = changed.is_ok();
+                let how = if cancel_open { *cancel.borrow_and_update() } else { Cancel::None };
+                match how {
+                    Cancel::None => {}
+                    Cancel::Graceful => {
+                        signal_group(pgid, Signal::SIGTERM);
+                        ended_by = Some(Outcome::Cancelled);
+                        kill_at = Some(Instant::now() + GRACE);
+                    }
+                    Cancel::Kill => {
+                        signal_group(pgid, Signal::SIGKILL);
+                        ended_by = Some(Outcome::Cancelled);
+                        kill_at = None;
+                    }
+                }
+            }
+        }
+    }
+    if ended_by.is_some() {
+        // Whatever of the group outlived the shell (a grandchild ignoring TERM) goes now.
+        signal_group(pgid, Signal::SIGKILL);
+    }
+    if let Some(outcome) = ended_by {
+        return Ok(outcome);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let status = status
+        .ok_or_else(|| std::io::Error::other("the step's shell did not report an exit status"))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => Outcome::Exited(code),
+        (None, Some(sig)) => Outcome::Signalled(sig),
+        (None, None) => Outcome::Exited(-1),
+    })
+}

@@ -1,0 +1,291 @@
+//! Asking the operator: dialoguer prompts on a terminal, one line per prompt otherwise
+//! (spec §3). Prompts block, so the executor calls them from a blocking thread, one at a
+//! time, while automated steps keep running.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use crate::event::Answer;
+
+/// What the operator is asked.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// A manual step: instructions, then done / skip / abort (and a value for `ask`).
+    Manual {
+        step: String,
+        title: String,
+        instructions: String,
+        ask: Option<String>,
+    },
+    /// A `confirm = true` step: run it, skip it, or abort the run.
+    Confirm {
+        step: String,
+        title: String,
+        command: String,
+    },
+    /// A failed step with `on_failure = "prompt"`: retry, skip, or abort.
+    Failure {
+        step: String,
+        title: String,
+        what: String,
+    },
+    /// After a failed or aborted run: undo this step, skip it, or stop rolling back.
+    Rollback {
+        step: String,
+        title: String,
+        command: String,
+    },
+}
+
+impl Question {
+    fn choices(&self) -> &'static [Answer] {
+        match self {
+            Question::Manual { .. } => &[Answer::Done, Answer::Skip, Answer::Abort],
+            Question::Confirm { .. } => &[Answer::Yes, Answer::Skip, Answer::Abort],
+            Question::Failure { .. } => &[Answer::Retry, Answer::Skip, Answer::Abort],
+            Question::Rollback { .. } => &[Answer::Run, Answer::Skip, Answer::Stop],
+        }
+    }
+
+    /// The text shown before the choice.
+    pub fn header(&self) -> String {
+        match self {
+            Question::Manual {
+                step,
+                title,
+                instructions,
+                ..
+            } => {
+                let body: String = instructions
+                    .trim()
+                    .lines()
+                    .map(|l| format!("    {l}\n"))
+                    .collect();
+                format!("manual step {step}: {title}\n{body}")
+            }
+            Question::Confirm {
+                step,
+                title,
+                command,
+            } => {
+                format!(
+                    "confirm step {step}: {title}\n    will run: {}\n",
+                    command.trim()
+                )
+            }
+            Question::Failure { step, title, what } => format!("step {step} ({title}) {what}\n"),
+            Question::Rollback {
+                step,
+                title,
+                command,
+            } => {
+                format!(
+                    "roll back step {step}: {title}\n    will run: {}\n",
+                    command.trim()
+                )
+            }
+        }
+    }
+}
+
+/// The operator's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub answer: Answer,
+    pub note: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("end of input")]
+    EndOfInput,
+    #[error("interrupted")]
+    Interrupted,
+    #[error("cannot read the answer: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub trait Prompter: Send {
+    fn ask(&mut self, q: &Question) -> Result<Reply, PromptError>;
+}
+
+/// A prompter for this process: dialoguer when stdin and stderr are terminals, else lines.
+pub fn for_this_process() -> Box<dyn Prompter> {
+    if io::stdin().is_terminal() && io::stderr().is_terminal() {
+        Box::new(TermPrompter)
+    } else {
+        Box::new(LinePrompter)
+    }
+}
+
+fn word(a: Answer) -> &'static str {
+    match a {
+        Answer::Done => "done",
+        Answer::Yes => "yes",
+        Answer::Skip => "skip",
+        Answer::Retry => "retry",
+        Answer::Abort => "abort",
+        Answer::Run => "run",
+        Answer::Stop => "stop",
+    }
+}
+
+/// Reads the first word of a line as an answer, for the choices on offer.
+fn parse_answer(first: &str, choices: &[Answer]) -> Option<Answer> {
+    let a = match first.to_ascii_lowercase().as_str() {
+        "done" | "d" | "yes" | "y" | "run" => choices[0],
+        "skip" | "s" => Answer::Skip,
+        "retry" | "r" => Answer::Retry,
+        "abort" | "a" => {
+            if choices.contains(&Answer::Stop) {
+                Answer::Stop
+            } else {
+                Answer::Abort
+            }
+        }
+        "stop" => Answer::Stop,
+        _ => return None,
+    };
+    // "done"/"yes" mean the positive choice, except where that is retry (a failure).
+    if matches!(a, Answer::Retry) && !choices.contains(&Answer::Retry) {
+        return None;
+    }
+    choices.contains(&a).then_some(a)
+}
+
+/// The line protocol of spec §3: one line per prompt, its first word the answer and the
+/// rest the note; for `ask`, the line is the value.
+pub struct LinePrompter;
+
+impl Prompter for LinePrompter {
+    fn ask(&mut self, q: &Question) -> Result<Reply, PromptError> {
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "{}", q.header());
+        let choices = q.choices();
+        let words: Vec<&str> = choices.iter().map(|&a| word(a)).collect();
+        if let Question::Manual { ask: Some(var), .. } = q {
+            let _ = write!(err, "  {var} (one line; marks the step done): ");
+            let _ = err.flush();
+            let line = read_line()?;
+            let _ = writeln!(err);
+            return Ok(Reply {
+                answer: Answer::Done,
+                note: None,
+                value: Some(line.trim().to_string()),
+            });
+        }
+        loop {
+            let _ = write!(
+                err,
+                "  answer [{}] and an optional note: ",
+                words.join(" | ")
+            );
+            let _ = err.flush();
+            let line = read_line()?;
+            let _ = writeln!(err);
+            let trimmed = line.trim();
+            let (first, rest) = trimmed
+                .split_once(char::is_whitespace)
+                .unwrap_or((trimmed, ""));
+            match parse_answer(first, choices) {
+                Some(answer) => {
+                    let note = rest.trim();
+                    return Ok(Reply {
+                        answer,
+                        note: (!note.is_empty()).then(|| note.to_string()),
+                        value: None,
+                    });
+                }
+                None => {
+                    let _ = writeln!(
+                        err,
+                        "  `{first}` is not an answer here; expected one of: {}",
+                        words.join(", ")
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn read_line() -> Result<String, PromptError> {
+    let mut line = String::new();
+    match io::stdin().lock().read_line(&mut line) {
+        Ok(0) => Err(PromptError::EndOfInput),
+        Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(PromptError::Interrupted),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Interactive prompts on the terminal (dialoguer, drawn on stderr).
+pub struct TermPrompter;
+
+fn dialoguer_err(e: dialoguer::Error) -> PromptError {
+    let dialoguer::Error::IO(e) = e;
+    let _ = console::Term::stderr().show_cursor();
+    if e.kind() == io::ErrorKind::Interrupted {
+        PromptError::Interrupted
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        PromptError::EndOfInput
+    } else {
+        PromptError::Io(e)
+    }
+}
+
+impl Prompter for TermPrompter {
+    fn ask(&mut self, q: &Question) -> Result<Reply, PromptError> {
+        use dialoguer::theme::ColorfulTheme;
+        let term = console::Term::stderr();
+        let theme = ColorfulTheme::default();
+        let _ = term.write_str(&format!("\n{}", q.header()));
+        let choices = q.choices();
+        let items: Vec<&str> = choices.iter().map(|&a| word(a)).collect();
+        let pick = dialoguer::Select::with_theme(&theme)
+            .with_prompt("answer")
+            .items(&items)
+            .default(0)
+            .interact_on(&term)
+            .map_err(dialoguer_err)?;
+        let answer = choices[pick];
+        let mut value = None;
+        if let (Question::Manual { ask: Some(var), .. }, Answer::Done) = (q, answer) {
+            let v: String = dialoguer::Input::with_theme(&theme)
+                .with_prompt(var.as_str())
+                .allow_empty(true)
+                .interact_text_on(&term)
+                .map_err(dialoguer_err)?;
+            value = Some(v.trim().to_string());
+        }
+        let note: String = dialoguer::Input::with_theme(&theme)
+            .with_prompt("note (optional)")
+            .allow_empty(true)
+            .interact_text_on(&term)
+            .map_err(dialoguer_err)?;
+        let note = note.trim();
+        Ok(Reply {
+            answer,
+            note: (!note.is_empty()).then(|| note.to_string()),
+            value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_for_the_choices_on_offer() {
+        let manual = [Answer::Done, Answer::Skip, Answer::Abort];
+        let failure = [Answer::Retry, Answer::Skip, Answer::Abort];
+        let rollback = [Answer::Run, Answer::Skip, Answer::Stop];
+        assert_eq!(parse_answer("y", &manual), Some(Answer::Done));
+        assert_eq!(parse_answer("S", &manual), Some(Answer::Skip));
+        assert_eq!(parse_answer("retry", &manual), None);
+        assert_eq!(parse_answer("r", &failure), Some(Answer::Retry));
+        assert_eq!(parse_answer("abort", &rollback), Some(Answer::Stop));
+        assert_eq!(parse_answer("yes", &rollback), Some(Answer::Run));
+        assert_eq!(parse_answer("maybe", &manual), None);
+    }
+}
