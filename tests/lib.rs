@@ -1,8 +1,12 @@
 //! One integration-test binary: every test runs the real `runbook` binary through the
 //! [`test::Test`] builder.
 
+// Tests may unwrap: a failure here is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod test;
 
 mod check;
 mod commands;
 mod diagnostics;
+mod exec;

@@ -70,6 +70,12 @@ impl Test {
         self
     }
 
+    /// Text fed to the binary's stdin (which is otherwise empty).
+    pub fn stdin(mut self, input: &str) -> Self {
+        self.stdin = Some(input.as_bytes().to_vec());
+        self
+    }
+
     pub fn status(mut self, code: i32) -> Self {
         self.status = code;
         self
@@ -95,16 +101,17 @@ impl Test {
         self
     }
 
-    /// Runs the binary and checks every expectation; returns the output for further checks.
-    pub fn run(self) -> Output {
+    /// Runs the binary and checks every expectation; returns the output, and the temporary
+    /// directory (with its logs) for further checks.
+    pub fn run(self) -> Ran {
         let mut cmd = Command::new(BIN);
         cmd.args(&self.args)
             .current_dir(self.path())
             .env_remove("RUNBOOK_DIR")
-            .env_remove("RUNBOOK_LOG_DIR")
             .env_remove("NO_COLOR")
             .env("HOME", self.path())
             .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("RUNBOOK_LOG_DIR", self.path().join("logs"))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -157,7 +164,68 @@ impl Test {
             !stderr.contains("panicked"),
             "the binary panicked\n{context}"
         );
-        output
+        Ran {
+            output,
+            tempdir: self.tempdir,
+        }
+    }
+}
+
+/// A finished run of the binary, with the directory it ran in.
+pub struct Ran {
+    pub output: Output,
+    pub tempdir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Ran {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        &self.output
+    }
+}
+
+impl Ran {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Every log file written by the run, oldest first.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.tempdir.path().join("logs"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// The events of the run's one log file.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        let files = self.log_files();
+        assert_eq!(files.len(), 1, "expected one log file: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).unwrap_or_else(|e| panic!("read log: {e}"));
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The events named `event` (for example "step_finished").
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.log()
+            .into_iter()
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
+    /// The `step_finished` of `step` in the run phase.
+    pub fn finished(&self, step: &str) -> serde_json::Value {
+        self.events("step_finished")
+            .into_iter()
+            .find(|e| e["step"] == step && e["phase"] == "run")
+            .unwrap_or_else(|| panic!("no step_finished for {step}"))
     }
 }
 

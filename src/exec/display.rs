@@ -18,10 +18,13 @@ pub struct Display {
     fancy: Option<MultiProgress>,
     colour: bool,
     bars: HashMap<String, ProgressBar>,
-    /// Automated steps running now: output is prefixed when there is more than one.
+    /// Automated steps running now.
     running: std::collections::HashSet<String>,
+    /// Running steps that have run alongside another: their output is prefixed by step id
+    /// for the rest of their run, so a step's lines read the same from start to end.
+    overlapped: std::collections::HashSet<String>,
     paused: bool,
-    held: Vec<String>,
+    held: Vec<(Stream, String)>,
     held_bytes: usize,
     dropped_bytes: usize,
     out: std::io::Stdout,
@@ -36,6 +39,7 @@ impl Display {
             colour,
             bars: HashMap::new(),
             running: std::collections::HashSet::new(),
+            overlapped: std::collections::HashSet::new(),
             paused: false,
             held: Vec::new(),
             held_bytes: 0,
@@ -68,9 +72,10 @@ impl Display {
         }
     }
 
-    /// Step output, prefixed by the step id when several steps are running.
-    pub fn output(&mut self, step: &str, _stream: Stream, text: &str) {
-        let text = if self.running.len() > 1 {
+    /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
+    /// several steps are running.
+    pub fn output(&mut self, step: &str, stream: Stream, text: &str) {
+        let text = if self.overlapped.contains(step) {
             let prefix = format!("[{step}] ");
             let mut s = String::with_capacity(text.len() + 16);
             for line in text.split_inclusive('\n') {
@@ -84,20 +89,25 @@ impl Display {
         if self.paused {
             if self.held_bytes + text.len() <= HOLD_LIMIT {
                 self.held_bytes += text.len();
-                self.held.push(text);
+                self.held.push((stream, text));
             } else {
                 self.dropped_bytes += text.len();
             }
             return;
         }
-        self.write_out(&text);
+        self.write_out(stream, &text);
     }
 
-    fn write_out(&self, text: &str) {
-        let write = || {
-            let mut out = self.out.lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+    fn write_out(&self, stream: Stream, text: &str) {
+        let write = || match stream {
+            Stream::Stdout => {
+                let mut out = self.out.lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+            Stream::Stderr => {
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            }
         };
         match &self.fancy {
             Some(m) => m.suspend(write),
@@ -121,8 +131,8 @@ impl Display {
         }
         let held = std::mem::take(&mut self.held);
         self.held_bytes = 0;
-        for text in held {
-            self.write_out(&text);
+        for (stream, text) in held {
+            self.write_out(stream, &text);
         }
         if self.dropped_bytes > 0 {
             let n = std::mem::take(&mut self.dropped_bytes);
@@ -178,6 +188,10 @@ impl Display {
                 if *kind == crate::event::Kind::Manual {
                     return;
                 }
+                if self.running.iter().any(|s| s != step) {
+                    self.overlapped.extend(self.running.iter().cloned());
+                    self.overlapped.insert(step.clone());
+                }
                 self.running.insert(step.clone());
                 let what = match (phase, attempt) {
                     (Phase::Rollback, _) => format!("rolling back {step}"),
@@ -226,6 +240,7 @@ impl Display {
                 kind,
             } => {
                 self.running.remove(step);
+                self.overlapped.remove(step);
                 let _ = kind;
                 if let Some(bar) = self.bars.remove(step) {
                     bar.finish_and_clear();
