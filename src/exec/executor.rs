@@ -324,12 +324,6 @@ impl Executor {
                 self.prompt_busy = false;
                 self.shared.sinks().display.resume();
             }
-            while let Some(job) = self.prompts.pop_front() {
-                let i = match &job {
-                    Job::Manual(i) | Job::Confirm(i) | Job::Failure(i, _) => *i,
-                };
-                self.state[i] = State::Pending;
-            }
         } else {
             self.say(&format!("{which} again: killing the running steps"));
             let _ = self.cancel.send(Cancel::Kill);
@@ -539,7 +533,21 @@ impl Executor {
     }
 
     fn next_prompt(&mut self) {
-        if self.prompt_busy || self.stop.is_some() && self.interrupts > 0 {
+        if self.stop.is_some() {
+            // No new step starts once the run is stopping; a failure waiting for a decision
+            // stands as it is.
+            while let Some(job) = self.prompts.pop_front() {
+                match job {
+                    Job::Manual(i) | Job::Confirm(i) => self.state[i] = State::Pending,
+                    Job::Failure(i, r) => {
+                        let response = self.confirmed[i].clone().unwrap_or_default();
+                        self.finish_task(i, r, response);
+                    }
+                }
+            }
+            return;
+        }
+        if self.prompt_busy {
             return;
         }
         let Some(job) = self.prompts.pop_front() else {
