@@ -18,6 +18,8 @@ pub struct Display {
     fancy: Option<MultiProgress>,
     colour: bool,
     bars: HashMap<String, ProgressBar>,
+    /// On a terminal: a header line with the run and its clock (since detection when known).
+    header: Option<ProgressBar>,
     /// Automated steps running now.
     running: std::collections::HashSet<String>,
     /// Running steps that have run alongside another: their output is prefixed by step id
@@ -38,6 +40,7 @@ impl Display {
             fancy,
             colour,
             bars: HashMap::new(),
+            header: None,
             running: std::collections::HashSet::new(),
             overlapped: std::collections::HashSet::new(),
             paused: false,
@@ -312,6 +315,9 @@ impl Display {
 
     /// Stops every spinner (the run is over).
     pub fn finish(&mut self) {
+        if let Some(h) = self.header.take() {
+            h.finish_and_clear();
+        }
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }
