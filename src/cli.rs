@@ -88,6 +88,11 @@ pub enum Command {
         #[arg(long, default_value = "1MiB", value_name = "SIZE")]
         log_output_cap: String,
     },
+    /// Past runs: list them, or show one as a timeline
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Draw a runbook's step graph as Mermaid or Graphviz dot
     Graph {
         /// Runbook name (in the runbooks directory) or path to a .toml file
@@ -95,6 +100,24 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Runs in the log directory, newest first
+    List {
+        /// Only runs of this runbook
+        #[arg(long, value_name = "NAME")]
+        runbook: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run as a timeline: offsets, durations, statuses, answers, notes, failed output
+    Show {
+        /// Run id (a unique prefix is enough), or `latest`
+        run: String,
     },
 }
 

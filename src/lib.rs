@@ -2,12 +2,13 @@
 //! to the commands; `main.rs` only calls [`run`].
 
 pub mod cli;
-mod commands;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod exec;
 pub mod log;
+pub mod review;
 pub mod runbook;
 
 use std::ffi::OsString;
@@ -15,7 +16,7 @@ use std::io::Write;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LogCommand};
 use crate::config::Config;
 use crate::error::{Error, exit};
 
@@ -33,11 +34,24 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
     };
     let config = Config::from_cli(&cli);
+    let log_dir = || {
+        config.log_dir.clone().ok_or_else(|| {
+            Error::Usage(
+                "no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)".into(),
+            )
+        })
+    };
     let result = match &cli.command {
         Command::List { json } => commands::list(&config, *json),
         Command::Show { name, json } => commands::show(&config, name, *json),
         Command::Check { targets } => commands::check(&config, targets),
         Command::Graph { name, format } => commands::graph(&config, name, *format),
+        Command::Log { command } => match command {
+            LogCommand::List { runbook, json } => {
+                log_dir().and_then(|d| review::log_cmd::list(&d, runbook.as_deref(), *json))
+            }
+            LogCommand::Show { run } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
+        },
         Command::Exec {
             name,
             dry_run,

@@ -5,7 +5,7 @@ mod check;
 mod graph;
 mod list;
 mod show;
-mod table;
+pub mod table;
 
 use std::io::Write;
 

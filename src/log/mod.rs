@@ -1,5 +1,6 @@
 //! The execution log of spec §4: one JSON Lines file per run, written durably.
 
+pub mod reader;
 pub mod writer;
 
 use std::path::PathBuf;

@@ -1,0 +1,208 @@
+//! Reading execution logs back, tolerantly: a torn last line (a crash mid-write) is
+//! skipped and reported, unknown events and fields (from a newer minor version) are
+//! ignored, and a log from a newer schema is refused with a clear message.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{Event, SCHEMA_VERSION};
+
+/// One log, parsed.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub path: PathBuf,
+    pub records: Vec<(DateTime<Utc>, Event)>,
+    /// The last line was cut short (the writer crashed mid-line); it was skipped.
+    pub torn: bool,
+    /// Lines that could not be read and were skipped (other than a torn last line).
+    pub skipped_lines: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not an execution log: its first line is not a run_started record")]
+    NotALog { path: PathBuf },
+    #[error(
+        "{path} was written by a newer runbook (log schema {found}; this version reads up to {SCHEMA_VERSION}); upgrade runbook to read it"
+    )]
+    Newer { path: PathBuf, found: u64 },
+}
+
+/// The event names this version knows; lines with other names are skipped.
+const KNOWN: &[&str] = &[
+    "run_started",
+    "step_started",
+    "step_output",
+    "step_finished",
+    "milestone",
+    "run_resumed",
+    "run_finished",
+];
+
+pub fn read(path: &Path) -> Result<RunLog, ReadError> {
+    let text = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
+    let text = String::from_utf8_lossy(bytes);
+    let ends_cleanly = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut records = Vec::with_capacity(lines.len());
+    let mut torn = false;
+    let mut skipped_lines = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let last = n + 1 == lines.len();
+        match parse_line(line) {
+            Ok(Some(rec)) => records.push(rec),
+            Ok(None) => {}
+            Err(_) if last && !ends_cleanly => torn = true,
+            Err(_) => skipped_lines.push(n + 1),
+        }
+        if n == 0 {
+            // The first line decides whether this is a log this version can read.
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            if v["event"] != "run_started" {
+                return Err(ReadError::NotALog {
+                    path: path.to_path_buf(),
+                });
+            }
+            if let Some(found) = v["schema_version"].as_u64()
+                && found > u64::from(SCHEMA_VERSION)
+            {
+                return Err(ReadError::Newer {
+                    path: path.to_path_buf(),
+                    found,
+                });
+            }
+        }
+    }
+    if records.is_empty() {
+        return Err(ReadError::NotALog {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(RunLog {
+        path: path.to_path_buf(),
+        records,
+        torn,
+        skipped_lines,
+    })
+}
+
+/// Ok(None) for a well-formed line of an event this version does not know.
+fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        ts: DateTime<Utc>,
+        #[serde(flatten)]
+        event: Event,
+    }
+    match serde_json::from_str::<Line>(line) {
+        Ok(l) => Ok(Some((l.ts, l.event))),
+        Err(_) => {
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|_| ())?;
+            match v["event"].as_str() {
+                Some(name) if !KNOWN.contains(&name) => Ok(None),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
+/// Where a run id's log is: `latest` is the newest run; ids never leave the directory.
+pub fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
+    use crate::error::Error;
+    if id == "latest" {
+        return all(dir)?
+            .pop()
+            .ok_or_else(|| Error::Usage(format!("no runs in {}", dir.display())));
+    }
+    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(Error::Usage(format!(
+            "`{id}` is not a run id (run ids look like 20261126T031200123Z-a1b2c3)"
+        )));
+    }
+    let path = dir.join(format!("{id}.jsonl"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    // A unique prefix is enough, as with git hashes.
+    let matches: Vec<PathBuf> = all(dir)?
+        .into_iter()
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with(id))
+        })
+        .collect();
+    match matches.len() {
+        1 => Ok(matches.into_iter().next().unwrap_or_default()),
+        0 => Err(Error::Usage(format!("no run `{id}` in {}", dir.display()))),
+        n => Err(Error::Usage(format!(
+            "`{id}` matches {n} runs; give more of the id"
+        ))),
+    }
+}
+
+/// Every log file in `dir`, oldest first (run ids sort by start time).
+pub fn all(dir: &Path) -> Result<Vec<PathBuf>, crate::error::Error> {
+    use crate::error::Error;
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::Usage(format!(
+                "cannot read the log directory {}: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut out: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: &str = r#"{"ts":"2026-11-26T03:00:00.000Z","event":"run_started","schema_version":1,"run_id":"r","runbook":"x","runbook_path":"/x.toml","runbook_sha256":"00","title":"X","mode":"live","params":{},"operator":"me","host":"h","incident":null,"detected_at":null,"version":"0.1.0","log_path":"/l"}"#;
+
+    #[test]
+    fn a_torn_last_line_and_unknown_events_are_skipped() {
+        let text = format!(
+            "{START}\n{}\n{}",
+            r#"{"ts":"2026-11-26T03:00:01.000Z","event":"from_the_future","x":1}"#,
+            r#"{"ts":"2026-11-26T03:00:02.000Z","event":"step_sta"#
+        );
+        let log = parse(Path::new("l.jsonl"), text.as_bytes()).unwrap();
+        assert_eq!(log.records.len(), 1);
+        assert!(log.torn);
+        assert!(log.skipped_lines.is_empty());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let text = START.replace(r#""schema_version":1"#, r#""schema_version":9"#);
+        let err = parse(Path::new("l.jsonl"), text.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("newer runbook (log schema 9"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! `runbook log list` and `runbook log show`: the record of past runs, for people.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Run;
+use crate::commands::{print, print_json, table};
+use crate::error::{Error, exit};
+use crate::exec::display::short;
+use crate::log::reader;
+
+/// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
+pub fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
+    let paths = reader::all(dir)?;
+    let mut runs = Vec::with_capacity(paths.len());
+    for p in paths {
+        match reader::read(&p).map(|log| Run::from_log(&log)) {
+            Ok(Some(run)) => runs.push(run),
+            Ok(None) => eprintln!(
+                "warning: {} has no run_started record; skipped",
+                p.display()
+            ),
+            Err(e) => eprintln!("warning: {e}; skipped"),
+        }
+    }
+    Ok(runs)
+}
+
+/// Reads one run by id (or `latest`).
+pub fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
+    let path: PathBuf = reader::find(dir, id)?;
+    let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
+    if log.torn {
+        eprintln!(
+            "warning: the last line of {} was cut short (a crash while writing); it is ignored",
+            path.display()
+        );
+    }
+    Run::from_log(&log)
+        .ok_or_else(|| Error::Usage(format!("{} has no run_started record", path.display())))
+}
+
+fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn fmt_ms(ms: Option<u64>) -> String {
+    ms.map_or("-".into(), |ms| short(std::time::Duration::from_millis(ms)))
+}
+
+fn fmt_chrono(d: chrono::Duration) -> String {
+    match d.to_std() {
+        Ok(d) => short(d),
+        Err(_) => format!("-{}", short((-d).to_std().unwrap_or_default())),
+    }
+}
+
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    run_id: &'a str,
+    runbook: &'a str,
+    mode: crate::event::Mode,
+    operator: &'a str,
+    incident: Option<&'a str>,
+    started: chrono::DateTime<chrono::Utc>,
+    duration_ms: Option<i64>,
+    outcome: &'a str,
+    log_path: String,
+}
+
+pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
+    let mut runs = load_all(log_dir)?;
+    runs.retain(|r| runbook.is_none_or(|n| r.runbook == n));
+    runs.reverse();
+    if json {
+        let entries: Vec<ListEntry> = runs
+            .iter()
+            .map(|r| ListEntry {
+                run_id: &r.run_id,
+                runbook: &r.runbook,
+                mode: r.mode,
+                operator: &r.operator,
+                incident: r.incident.as_deref(),
+                started: r.started,
+                duration_ms: r.duration().map(|d| d.num_milliseconds()),
+                outcome: r.outcome(),
+                log_path: r.log_path.clone(),
+            })
+            .collect();
+        print_json(&entries)?;
+        return Ok(exit::OK);
+    }
+    if runs.is_empty() {
+        print(&format!("no runs in {}\n", log_dir.display()))?;
+        return Ok(exit::OK);
+    }
+    let mut rows = vec![
+        [
+            "RUN ID",
+            "RUNBOOK",
+            "MODE",
+            "OPERATOR",
+            "INCIDENT",
+            "STARTED (UTC)",
+            "DURATION",
+            "OUTCOME",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &runs {
+        rows.push(vec![
+            r.run_id.clone(),
+            r.runbook.clone(),
+            mode_word(r.mode).into(),
+            r.operator.clone(),
+            r.incident.clone().unwrap_or_else(|| "-".into()),
+            fmt_time(r.started),
+            r.duration().map_or("-".into(), fmt_chrono),
+            r.outcome().into(),
+        ]);
+    }
+    print(&table::render(&rows))?;
+    Ok(exit::OK)
+}
+
+fn mode_word(m: crate::event::Mode) -> &'static str {
+    match m {
+        crate::event::Mode::Live => "live",
+        crate::event::Mode::DryRun => "dry-run",
+    }
+}
+
+pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
+    let run = load_one(log_dir, id)?;
+    print(&render(&run))?;
+    Ok(exit::OK)
+}
+
+/// The run as a timeline: each step's start offset, duration, status, attempts, who
+/// answered and their note, and the tail of its output when it failed.
+pub fn render(run: &Run) -> String {
+    let mut out = format!("run {}  {}: {}\n", run.run_id, run.runbook, run.title);
+    let mut facts = vec![
+        format!("mode {}", mode_word(run.mode)),
+        format!("operator {}", run.operator),
+    ];
+    facts.push(format!("host {}", run.host));
+    if let Some(i) = &run.incident {
+        facts.push(format!("incident {i}"));
+    }
+    out.push_str(&format!("  {}\n", facts.join("  ")));
+    out.push_str(&format!("  started {} UTC", fmt_time(run.started)));
+    if let (Some(d), Some(engage)) = (run.detected_at, run.time_to_engage()) {
+        out.push_str(&format!(
+            "  (detected {} UTC, {} before)",
+            fmt_time(d),
+            fmt_chrono(engage)
+        ));
+    }
+    out.push('\n');
+    out.push_str(&format!("  outcome {}", run.outcome()));
+    if let Some(d) = run.duration() {
+        out.push_str(&format!(" in {}", fmt_chrono(d)));
+    }
+    if let Some(r) = &run.reason {
+        out.push_str(&format!(": {r}"));
+    }
+    out.push('\n');
+    for m in &run.milestones {
+        out.push_str(&format!(
+            "  {} at +{} (step {})",
+            m.name,
+            fmt_chrono(m.at - run.started),
+            m.step
+        ));
+        if let (Some(ttm), "mitigated") = (run.time_to_mitigate(), m.name.as_str()) {
+            out.push_str(&format!(", {} after detection", fmt_chrono(ttm)));
+        }
+        out.push('\n');
+    }
+    for (at, who) in &run.resumed {
+        out.push_str(&format!(
+            "  resumed at +{} by {who}\n",
+            fmt_chrono(*at - run.started)
+        ));
+    }
+    if run.torn {
+        out.push_str("  note: the log's last line was cut short by a crash and is ignored\n");
+    }
+    out.push('\n');
+    let mut rows = vec![
+        ["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut tails = Vec::new();
+    for s in &run.steps {
+        let at = s
+            .started
+            .map_or("-".into(), |t| format!("+{}", fmt_chrono(t - run.started)));
+        let status = s
+            .status
+            .map_or("in doubt (started, never finished)", |st| st.as_str());
+        let mut answer = Vec::new();
+        if let Some(a) = s.answer {
+            let word = serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            answer.push(match &s.operator {
+                Some(o) => format!("{word} by {o}"),
+                None => word,
+            });
+        }
+        if let Some(w) = s.wait_ms.filter(|_| s.answer.is_some()) {
+            answer.push(format!("after {}", fmt_ms(Some(w))));
+        }
+        if let Some(v) = &s.value {
+            answer.push(format!("value {v:?}"));
+        }
+        if let Some(n) = &s.note {
+            answer.push(format!("note: {n}"));
+        }
+        if let Some(r) = &s.reason {
+            answer.push(r.clone());
+        }
+        let name = if s.phase == crate::event::Phase::Rollback {
+            format!("{} (rollback)", s.step)
+        } else {
+            s.step.clone()
+        };
+        rows.push(vec![
+            at,
+            fmt_ms(s.duration_ms),
+            status.replace('_', " "),
+            if s.attempts == 0 {
+                "-".into()
+            } else {
+                s.attempts.to_string()
+            },
+            name,
+            answer.join("; "),
+        ]);
+        let failed = matches!(
+            s.status,
+            Some(crate::event::StepStatus::Failed | crate::event::StepStatus::TimedOut) | None
+        );
+        if failed && !s.output_tail.is_empty() {
+            tails.push((s.step.clone(), s.output_tail.clone()));
+        }
+    }
+    out.push_str(
+        &table::render(&rows)
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>(),
+    );
+    for (step, tail) in tails {
+        out.push_str(&format!("\n  last output of {step}:\n"));
+        for l in tail {
+            out.push_str(&format!("    | {l}\n"));
+        }
+    }
+    out.push_str(&format!("\n  log {}\n", run.log_path));
+    out
+}
