@@ -10,3 +10,4 @@ mod check;
 mod commands;
 mod diagnostics;
 mod exec;
+mod log;
