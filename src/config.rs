@@ -25,6 +25,11 @@ impl Config {
             .or_else(|| env_dir.map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("runbooks"));
         let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if no_colour {
+            // The prompts (dialoguer) and spinners (indicatif) style through `console`.
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
         Config {
             dir,
             log_dir: cli.log_dir.clone().or_else(crate::log::default_dir),

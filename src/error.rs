@@ -8,6 +8,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    pub const LOCKED: u8 = 3;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -22,6 +23,9 @@ pub enum Error {
     /// Bad input from the command line or environment, said in one sentence.
     #[error("{0}")]
     Usage(String),
+    /// Another live execution holds the runbook's lock.
+    #[error("{0}")]
+    Locked(String),
     /// Errors already printed (diagnostics); only the exit code remains to be given.
     #[error("{0}")]
     Reported(String),
@@ -33,6 +37,7 @@ impl Error {
             Error::Lookup(_) | Error::Load(_) | Error::Reported(_) | Error::Usage(_) => {
                 exit::BAD_INPUT
             }
+            Error::Locked(_) => exit::LOCKED,
             Error::Output(_) => exit::FAILED,
         }
     }

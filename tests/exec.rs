@@ -108,7 +108,10 @@ fn run_ids_sort_by_start_time() {
         let _ = ran;
     }
     for entry in std::fs::read_dir(&logs).unwrap() {
-        ids.push(entry.unwrap().file_name().to_string_lossy().to_string());
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.ends_with(".jsonl") {
+            ids.push(name);
+        }
     }
     assert_eq!(ids.len(), 3);
     let mut by_name = ids.clone();
@@ -791,10 +794,9 @@ fn sigterm_ends_running_groups_and_exits_130() {
     );
     let log = std::fs::read_dir(t.path().join("logs"))
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
     let text = std::fs::read_to_string(log).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(
@@ -889,4 +891,87 @@ fn the_shipped_demo_runs_with_answers_on_stdin() {
     );
     assert_eq!(ran.events("run_finished")[0]["status"], "succeeded");
     let _ = std::fs::remove_dir_all(&workdir);
+}
+
+#[test]
+fn one_live_execution_at_a_time_and_a_crash_releases_the_lock() {
+    let t = Test::new().runbook(
+        "x",
+        &runbook_with("[[step]]\nid = \"hold\"\nrun = \"touch started; sleep 30\"\n"),
+    );
+    let dir = t.path().to_path_buf();
+    let mut first = std::process::Command::new(crate::test::BIN)
+        .args(["exec", "x", "--operator", "alice"])
+        .current_dir(&dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !dir.join("started").exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs = dir.join("logs").to_string_lossy().to_string();
+    let runbooks = dir.join("runbooks").to_string_lossy().to_string();
+    let second = Test::new()
+        .args(&["--dir", &runbooks, "--log-dir", &logs, "exec", "x"])
+        .status(3)
+        .stderr_has("error: runbook `x` is being run by alice on ")
+        .stderr_has(&format!("pid {}", first.id()))
+        .run();
+    assert!(second.stdout().is_empty());
+    // A rehearsal takes no lock.
+    Test::new()
+        .args(&[
+            "--dir",
+            &runbooks,
+            "--log-dir",
+            &logs,
+            "exec",
+            "x",
+            "--dry-run",
+        ])
+        .stderr_has("dry run")
+        .run();
+    // kill -9: the kernel releases the lock with the process.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::write(
+        dir.join("runbooks/x.toml"),
+        runbook_with("[[step]]\nid = \"quick\"\nrun = \"true\"\n"),
+    )
+    .unwrap();
+    Test::new()
+        .args(&["--dir", &runbooks, "--log-dir", &logs, "exec", "x"])
+        .run();
+}
+
+#[test]
+fn lock_false_allows_concurrent_runs() {
+    let text = "[runbook]\ntitle = \"t\"\nlock = false\n\n[[step]]\nid = \"hold\"\nrun = \"touch started; sleep 2\"\n";
+    let t = Test::new().runbook("x", text);
+    let dir = t.path().to_path_buf();
+    let mut first = std::process::Command::new(crate::test::BIN)
+        .args(["exec", "x"])
+        .current_dir(&dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !dir.join("started").exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs = dir.join("logs").to_string_lossy().to_string();
+    let runbooks = dir.join("runbooks").to_string_lossy().to_string();
+    std::fs::write(dir.join("runbooks/x.toml"), text.replace("sleep 2", "true")).unwrap();
+    Test::new()
+        .args(&["--dir", &runbooks, "--log-dir", &logs, "exec", "x"])
+        .run();
+    first.kill().unwrap();
+    first.wait().unwrap();
 }

@@ -11,3 +11,4 @@ mod commands;
 mod diagnostics;
 mod exec;
 mod log;
+mod pty;

@@ -175,6 +175,7 @@ fn a_torn_last_line_is_tolerated_and_reported() {
     let newest = std::fs::read_dir(&logs)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .max()
         .unwrap();
     let mut text = std::fs::read_to_string(&newest).unwrap();

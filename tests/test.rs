@@ -196,7 +196,12 @@ impl Ran {
     /// Every log file written by the run, oldest first.
     pub fn log_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.tempdir.path().join("logs"))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         files

@@ -63,15 +63,32 @@ impl Display {
         }
     }
 
-    /// A status line on stderr, printed above the spinners.
-    pub fn line(&self, text: &str) {
+    /// A status line on stderr, printed above the spinners; held back while a prompt is
+    /// on screen, so the prompt is never drawn over.
+    pub fn line(&mut self, text: &str) {
+        if self.paused {
+            let mut held = String::with_capacity(text.len() + 1);
+            held.push_str(text);
+            held.push('\n');
+            self.hold(Stream::Stderr, held);
+            return;
+        }
         match &self.fancy {
-            Some(m) if !self.paused => {
+            Some(m) => {
                 let _ = m.println(text);
             }
-            _ => {
+            None => {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
+        }
+    }
+
+    fn hold(&mut self, stream: Stream, text: String) {
+        if self.held_bytes + text.len() <= HOLD_LIMIT {
+            self.held_bytes += text.len();
+            self.held.push((stream, text));
+        } else {
+            self.dropped_bytes += text.len();
         }
     }
 
@@ -90,12 +107,7 @@ impl Display {
             text.to_string()
         };
         if self.paused {
-            if self.held_bytes + text.len() <= HOLD_LIMIT {
-                self.held_bytes += text.len();
-                self.held.push((stream, text));
-            } else {
-                self.dropped_bytes += text.len();
-            }
+            self.hold(stream, text);
             return;
         }
         self.write_out(stream, &text);
@@ -321,7 +333,7 @@ impl Display {
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }
-        if let Some(m) = &self.fancy {
+        if let Some(m) = self.fancy.take() {
             let _ = m.clear();
         }
     }

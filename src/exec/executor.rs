@@ -116,6 +116,8 @@ pub struct Executor {
     finished: usize,
     prompts: VecDeque<Job>,
     prompt_busy: bool,
+    /// The manual step whose prompt is on screen, if any.
+    prompt_manual: Option<usize>,
     /// Set when no new step may start: the run's end status and why.
     stop: Option<(RunStatus, String)>,
     interrupts: u32,
@@ -175,6 +177,7 @@ impl Executor {
             finished: 0,
             prompts: VecDeque::new(),
             prompt_busy: false,
+            prompt_manual: None,
             stop: None,
             interrupts: 0,
             tx,
@@ -323,6 +326,20 @@ impl Executor {
             if self.prompt_busy {
                 self.prompt_busy = false;
                 self.shared.sinks().display.resume();
+                // A manual step on screen was started; it ends here, not done.
+                if let Some(i) = self.prompt_manual.take() {
+                    let waited = self.started_at[i].map_or(Duration::ZERO, |t| t.elapsed());
+                    self.finish(
+                        i,
+                        Phase::Run,
+                        StepStatus::Aborted,
+                        waited,
+                        1,
+                        None,
+                        Response::default(),
+                        Some(format!("interrupted by {which} at the prompt")),
+                    );
+                }
             }
         } else {
             self.say(&format!("{which} again: killing the running steps"));
@@ -506,7 +523,10 @@ impl Executor {
         self.state[i] = State::Running;
         self.running_auto += 1;
         let first_attempt = self.attempts[i] + 1;
-        let started = *self.started_at[i].get_or_insert_with(Instant::now);
+        let started = match phase {
+            Phase::Run => *self.started_at[i].get_or_insert_with(Instant::now),
+            Phase::Rollback => Instant::now(),
+        };
         let shared = Arc::clone(&self.shared);
         let tx = self.tx.clone();
         let cancel = self.cancel.subscribe();
@@ -569,6 +589,7 @@ impl Executor {
                     }
                 };
                 self.started_at[*i] = Some(Instant::now());
+                self.prompt_manual = Some(*i);
                 self.emit(Event::StepStarted {
                     step: step.id.clone(),
                     kind: Kind::Manual,
@@ -636,6 +657,7 @@ impl Executor {
                     return;
                 }
                 self.prompt_busy = false;
+                self.prompt_manual = None;
                 self.shared.sinks().display.resume();
                 match job {
                     Job::Manual(i) => self.answer_manual(i, reply, waited),
@@ -664,8 +686,17 @@ impl Executor {
         let step = self.rb.steps[i].id.clone();
         match e {
             PromptError::Interrupted => {
-                self.state[i] = State::Pending;
-                self.interrupt("Ctrl-C");
+                // The prompt saw Ctrl-C itself; the SIGINT it raises may come first or next.
+                self.prompt_busy = true;
+                self.prompt_manual = self.rb.steps[i].is_manual().then_some(i);
+                if self.interrupts == 0 {
+                    self.interrupt("SIGINT");
+                } else {
+                    self.prompt_busy = false;
+                }
+                if self.state[i] == State::Queued {
+                    self.state[i] = State::Pending;
+                }
             }
             other => {
                 let why = match other {
@@ -941,6 +972,7 @@ impl Executor {
         let _ = self.cancel.send(Cancel::None);
         self.say("rolling back, newest first:");
         for i in candidates {
+            let mut response = Response::default();
             if self.opts.rollback == RollbackMode::Ask {
                 let s = &self.rb.steps[i];
                 let command = self
@@ -954,6 +986,7 @@ impl Executor {
                 };
                 self.shared.sinks().display.pause();
                 let prompter = Arc::clone(&self.prompter);
+                let asked_at = Instant::now();
                 let asked = tokio::task::spawn_blocking(move || {
                     prompter.lock().unwrap_or_else(|p| p.into_inner()).ask(&q)
                 });
@@ -963,11 +996,38 @@ impl Executor {
                     Some(_) = recv(sigterm) => { self.interrupts += 1; None }
                 };
                 self.shared.sinks().display.resume();
-                match reply {
-                    Some(Ok(r)) if matches!(r.answer, Answer::Run | Answer::Yes | Answer::Done) => {
-                    }
-                    Some(Ok(r)) if r.answer == Answer::Skip => continue,
+                let reply = match reply {
+                    Some(Ok(r)) => r,
                     _ => {
+                        self.say("  rollback stopped: no answer");
+                        return;
+                    }
+                };
+                response = self.response(&reply, asked_at.elapsed());
+                match reply.answer {
+                    Answer::Run | Answer::Yes | Answer::Done => {}
+                    Answer::Skip => {
+                        self.emit_rollback(
+                            i,
+                            StepStatus::Skipped,
+                            Duration::ZERO,
+                            0,
+                            None,
+                            response,
+                            None,
+                        );
+                        continue;
+                    }
+                    _ => {
+                        self.emit_rollback(
+                            i,
+                            StepStatus::Skipped,
+                            Duration::ZERO,
+                            0,
+                            None,
+                            response,
+                            Some("rollback stopped here".into()),
+                        );
                         self.say("  rollback stopped");
                         return;
                     }
@@ -980,18 +1040,8 @@ impl Executor {
                     Some(msg) = self.rx.recv() => {
                         if let Msg::Task(j, Phase::Rollback, r) = msg {
                             self.running_auto = self.running_auto.saturating_sub(1);
-                            let s = &self.rb.steps[j];
-                            self.emit(Event::StepFinished {
-                                step: s.id.clone(),
-                                kind: Kind::Auto,
-                                status: r.status,
-                                duration_ms: r.duration.as_millis() as u64,
-                                attempts: r.attempts,
-                                exit_code: r.exit_code,
-                                phase: Phase::Rollback,
-                                response: Response::default(),
-                                reason: r.reason,
-                            });
+                            let response = std::mem::take(&mut response);
+                            self.emit_rollback(j, r.status, r.duration, r.attempts, r.exit_code, response, r.reason);
                             break;
                         }
                     }
@@ -1006,6 +1056,30 @@ impl Executor {
                 return;
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_rollback(
+        &self,
+        i: usize,
+        status: StepStatus,
+        duration: Duration,
+        attempts: u32,
+        exit_code: Option<i32>,
+        response: Response,
+        reason: Option<String>,
+    ) {
+        self.emit(Event::StepFinished {
+            step: self.rb.steps[i].id.clone(),
+            kind: Kind::Auto,
+            status,
+            duration_ms: duration.as_millis() as u64,
+            attempts,
+            exit_code,
+            phase: Phase::Rollback,
+            response,
+            reason,
+        });
     }
 
     fn interrupt_rollback(&mut self) {

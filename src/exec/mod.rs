@@ -4,6 +4,7 @@
 
 pub mod display;
 pub mod executor;
+pub mod lock;
 pub mod process;
 pub mod prompt;
 pub mod secrets;
@@ -147,6 +148,27 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Erro
     Ok(out)
 }
 
+/// The terminal's settings at the start, put back at the end: a prompt interrupted by a
+/// signal leaves raw mode on and the cursor hidden.
+struct TerminalState(nix::sys::termios::Termios);
+
+impl TerminalState {
+    fn save() -> Option<Self> {
+        nix::sys::termios::tcgetattr(std::io::stdin())
+            .ok()
+            .map(TerminalState)
+    }
+
+    fn restore(&self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.0,
+        );
+        let _ = console::Term::stderr().show_cursor();
+    }
+}
+
 /// TIME for `--detected-at`: RFC 3339, or relative such as `15m ago`.
 pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
@@ -254,6 +276,26 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
     vars.insert("runbook".into(), Value::String(rb.name.clone()));
     vars.insert("dry_run".into(), Value::Bool(opts.dry_run));
 
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into());
+    // A live run of a locked runbook holds the lock until the process ends.
+    let _lock = if rb.lock && !opts.dry_run {
+        Some(lock::acquire(
+            &log_dir,
+            &rb.name,
+            &lock::Holder {
+                run_id: run_id.clone(),
+                operator: opts.operator.clone(),
+                host: host.clone(),
+                pid: std::process::id(),
+                since: crate::event::timestamp(now),
+            },
+        )?)
+    } else {
+        None
+    };
     let log = crate::log::writer::LogWriter::create(&log_dir, &run_id).map_err(|e| {
         Error::Usage(format!(
             "cannot create the execution log in {}: {e}",
@@ -265,10 +307,6 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         log,
         display: display::Display::new(fancy, config.colour),
     };
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into());
     let started = Event::RunStarted {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -309,9 +347,14 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         vars,
         prompt::for_this_process(),
     );
+    let terminal = interactive.then(TerminalState::save).flatten();
     let outcome = runtime.block_on(executor.run());
-    // A prompt left waiting on input (after an interrupt) must not keep the process alive.
+    // A prompt left waiting on input (after an interrupt) must not keep the process alive,
+    // nor leave the terminal in the raw mode it put it in.
     runtime.shutdown_background();
+    if let Some(t) = terminal {
+        t.restore();
+    }
     let _ = run_id;
     Ok(match outcome.status {
         RunStatus::Succeeded => exit::OK,

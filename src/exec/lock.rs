@@ -1,0 +1,88 @@
+//! One live execution per runbook (spec §2, exit 3): an OS file lock (flock) held for the
+//! whole run, in `<log-dir>/locks/<runbook>.lock`, with who holds it written inside. The
+//! kernel releases it when the holder exits, however it exits, so a crash never leaves a
+//! stale lock to clean up by hand.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Who holds a lock, as written in the lock file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    pub run_id: String,
+    pub operator: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: String,
+}
+
+/// A held lock; dropping it releases it.
+pub struct RunLock {
+    _lock: Flock<File>,
+}
+
+pub fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<RunLock, Error> {
+    let dir = log_dir.join("locks");
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Usage(format!("cannot {what} the lock in {}: {e}", dir.display()))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| fail("create", e))?;
+    let path = dir.join(format!("{runbook}.lock"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| fail("open", e))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let info = serde_json::to_string(holder).unwrap_or_default();
+            let written = lock
+                .set_len(0)
+                .and_then(|_| lock.rewind())
+                .and_then(|_| lock.write_all(info.as_bytes()))
+                .and_then(|_| lock.sync_data());
+            written.map_err(|e| fail("write", e))?;
+            Ok(RunLock { _lock: lock })
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Err(Error::Locked(describe(
+                runbook,
+                serde_json::from_str::<Holder>(&text).ok(),
+            )))
+        }
+        Err((_, errno)) => Err(fail("take", std::io::Error::from(errno))),
+    }
+}
+
+fn describe(runbook: &str, holder: Option<Holder>) -> String {
+    let Some(h) = holder else {
+        return format!(
+            "runbook `{runbook}` is being run by another live execution; wait for it to finish"
+        );
+    };
+    let ago = chrono::DateTime::parse_from_rfc3339(&h.since)
+        .ok()
+        .and_then(|t| chrono::Utc::now().signed_duration_since(t).to_std().ok())
+        .map(|d| format!(", {} ago", crate::exec::display::short(d)))
+        .unwrap_or_default();
+    format!(
+        "runbook `{runbook}` is being run by {} on {} (run {}, pid {}) since {}{ago}; one live execution at a time (a --dry-run needs no lock)",
+        h.operator, h.host, h.run_id, h.pid, h.since
+    )
+}
