@@ -88,10 +88,64 @@ pub enum Command {
         #[arg(long, default_value = "1MiB", value_name = "SIZE")]
         log_output_cap: String,
     },
+    /// Continue a run that did not finish (a crash, a lost terminal), in the same log
+    Resume {
+        /// Run id (a unique prefix is enough), or `latest`
+        run: String,
+        /// Resume even though the runbook file changed since the run started
+        #[arg(long)]
+        force: bool,
+        /// Set a param again; needed for secrets, which the log does not keep
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        /// Answer `confirm` prompts with yes
+        #[arg(long, short)]
+        yes: bool,
+        /// Who is resuming [default: the OS user]
+        #[arg(long, value_name = "NAME")]
+        operator: Option<String>,
+        /// Undo succeeded steps if the resumed run fails [default: ask on a terminal, else never]
+        #[arg(long, value_enum, value_name = "MODE")]
+        rollback: Option<crate::exec::RollbackMode>,
+    },
     /// Past runs: list them, or show one as a timeline
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// A postmortem draft of one run: summary, detection, timeline, resolution, action items
+    #[command(after_long_help = REPORT_HELP)]
+    Report {
+        /// Run id (a unique prefix is enough), or `latest`
+        run: String,
+        /// Output format [default: markdown; html for a --template named *.html*]
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Render with this Handlebars template instead (same context as --format json)
+        #[arg(long, value_name = "FILE")]
+        template: Option<PathBuf>,
+        /// Write the report to this file instead of stdout
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Figures over every run: outcomes, durations, MTTR, steps, human time, error budget
+    #[command(after_long_help = STATS_HELP)]
+    Stats {
+        /// Only runs of this runbook
+        #[arg(long, value_name = "NAME")]
+        runbook: Option<String>,
+        /// Only runs started within this long ago, such as 7d or 12h
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Print one JSON object with every figure (durations in ms) instead of tables
+        #[arg(long)]
+        json: bool,
+        /// Add the error budget of this objective, in percent (such as 99.9); needs --window
+        #[arg(long, value_name = "PERCENT")]
+        slo: Option<String>,
+        /// The period the objective covers, such as 30d; needs --slo
+        #[arg(long, value_name = "DURATION")]
+        window: Option<String>,
     },
     /// Draw a runbook's step graph as Mermaid or Graphviz dot
     Graph {
@@ -127,6 +181,57 @@ Without a terminal, each prompt reads one line from stdin: its first word is the
 End of input aborts the run.
 
 Exit codes: 0 succeeded, 1 failed or aborted, 2 bad input, 130 interrupted.";
+
+const REPORT_HELP: &str = "\
+The report holds only what the log holds (secrets are already *** there); impact, root
+causes, trigger and lessons are left for people, with a prompt each. Action items are
+prefilled: the longest manual steps, failures, retries, skips, and steps at least 1.5x (and
+500ms) slower than their median over earlier runs of the same runbook and mode.
+
+--format json prints the context the templates get; a --template renders it with Handlebars
+(HTML-escaped for html, Markdown-escaped otherwise; a name not in the context is an error).";
+
+const STATS_HELP: &str = "\
+Definitions. Percentiles are nearest-rank over sorted values: pN is the value at rank
+ceil(N/100 x count), so every percentile is a value some run really had. Steps and human time
+count live runs only; --since keeps runs started within that long ago.
+
+  runs by mode and outcome  every log, by live/dry-run and by how its run_finished ended;
+                            unfinished = no run_finished (still running, or crashed)
+  live run duration         p50, p90, max and mean of duration_ms over live runs that
+                            finished (any outcome)
+  time to engage            run_started.ts - detected_at, live runs given --detected-at
+  time to mitigate (MTTR)   the `mitigated` milestone's time, else the ts of a succeeded
+                            run_finished, minus detected_at; p50, p90, mean and count
+  time between incidents    per runbook, the gaps between consecutive detected_at of
+                            distinct incidents (runs sharing an --incident id, or else a
+                            detected_at, are one incident); mean = MTBF; needs two
+  per step                  runs = live runs that recorded the step finished; p50/p90 of
+                            duration_ms when not skipped; failed = failed or timed_out /
+                            runs; retries = attempts beyond the first, summed; skipped =
+                            skipped / runs
+  human time                sum of every wait_ms (manual steps, confirms, failure prompts)
+                            / sum of duration_ms, over finished live runs; then manual
+                            steps by median wait_ms: the automation backlog
+  rehearsal vs reality      median duration_ms of succeeded dry runs next to that of
+                            succeeded live runs, per runbook
+
+Error budget (--slo PERCENT --window DURATION, both or neither; not limited by --since):
+  allowed    (1 - PERCENT/100) x window          (99.9 over 30d allows 43m 12s)
+  consumed   each live run's incident time, from detected_at (else its start) to its
+             run_finished (else its last record), cut to the window; runs that overlap
+             (two runbooks for one outage) count once
+  remaining  allowed - consumed, and consumed as a percent of allowed
+Runbook time is a proxy for impact, not a measure of it: your SLI is the real budget.
+
+Exit codes: 0 done (also with no runs), 2 bad input.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+    Json,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {

@@ -114,6 +114,9 @@ pub struct Response {
     /// The value typed for an `ask` (secrets never come through here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// The value a `capture` kept (masked), so `resume` can restore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -46,12 +46,64 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Show { name, json } => commands::show(&config, name, *json),
         Command::Check { targets } => commands::check(&config, targets),
         Command::Graph { name, format } => commands::graph(&config, name, *format),
+        Command::Resume {
+            run,
+            force,
+            vars,
+            yes,
+            operator,
+            rollback,
+        } => exec::resume::resume(
+            &config,
+            &exec::resume::ResumeArgs {
+                run,
+                force: *force,
+                vars,
+                yes: *yes,
+                operator: operator.as_deref(),
+                rollback: *rollback,
+            },
+        ),
         Command::Log { command } => match command {
             LogCommand::List { runbook, json } => {
                 log_dir().and_then(|d| review::log_cmd::list(&d, runbook.as_deref(), *json))
             }
             LogCommand::Show { run } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
         },
+        Command::Report {
+            run,
+            format,
+            template,
+            output,
+        } => log_dir().and_then(|d| {
+            review::report::report(
+                &d,
+                &review::report::ReportArgs {
+                    run,
+                    format: *format,
+                    template: template.as_deref(),
+                    output: output.as_deref(),
+                },
+            )
+        }),
+        Command::Stats {
+            runbook,
+            since,
+            json,
+            slo,
+            window,
+        } => log_dir().and_then(|d| {
+            review::stats::stats(
+                &d,
+                &review::stats::StatsArgs {
+                    runbook: runbook.as_deref(),
+                    since: since.as_deref(),
+                    json: *json,
+                    slo: slo.as_deref(),
+                    window: window.as_deref(),
+                },
+            )
+        }),
         Command::Exec {
             name,
             dry_run,

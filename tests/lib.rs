@@ -12,3 +12,6 @@ mod diagnostics;
 mod exec;
 mod log;
 mod pty;
+mod report;
+mod resume;
+mod stats;

@@ -22,6 +22,8 @@ pub struct Test {
     stderr: Option<String>,
     stdout_has: Vec<String>,
     stderr_has: Vec<String>,
+    /// Run in this directory instead of the test's own (another test's, to go on with it).
+    dir: Option<PathBuf>,
 }
 
 impl Test {
@@ -39,11 +41,19 @@ impl Test {
             stderr: None,
             stdout_has: Vec::new(),
             stderr_has: Vec::new(),
+            dir: None,
         }
     }
 
+    /// The directory the binary runs in (its runbooks/ and logs/ are under it).
     pub fn path(&self) -> &Path {
-        self.tempdir.path()
+        self.dir.as_deref().unwrap_or(self.tempdir.path())
+    }
+
+    /// Runs in `dir` (kept by another test value) rather than a fresh directory.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
     }
 
     /// Writes `runbooks/NAME.toml`.
@@ -166,6 +176,7 @@ impl Test {
         );
         Ran {
             output,
+            dir: self.path().to_path_buf(),
             tempdir: self.tempdir,
         }
     }
@@ -174,6 +185,8 @@ impl Test {
 /// A finished run of the binary, with the directory it ran in.
 pub struct Ran {
     pub output: Output,
+    /// The directory it ran in.
+    pub dir: PathBuf,
     pub tempdir: tempfile::TempDir,
 }
 
@@ -195,7 +208,7 @@ impl Ran {
 
     /// Every log file written by the run, oldest first.
     pub fn log_files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.tempdir.path().join("logs"))
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.join("logs"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.path())

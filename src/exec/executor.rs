@@ -82,6 +82,21 @@ enum Job {
     Manual(usize),
     Confirm(usize),
     Failure(usize, TaskResult),
+    /// On resume: a step that started and never finished.
+    InDoubt(usize, String),
+}
+
+/// Where a resumed run stands, from its log: what finished, what is in doubt.
+#[derive(Debug, Default)]
+pub struct Seed {
+    /// Steps recorded as finished, in the order they finished, with their status.
+    pub done: Vec<(usize, StepStatus)>,
+    /// Attempts already made per step.
+    pub attempts: Vec<(usize, u32)>,
+    /// Steps that started and have no finish line, with when they started.
+    pub in_doubt: Vec<(usize, String)>,
+    /// Time since the run first started.
+    pub elapsed: Duration,
 }
 
 enum Msg {
@@ -125,6 +140,8 @@ pub struct Executor {
     rx: mpsc::UnboundedReceiver<Msg>,
     cancel: watch::Sender<Cancel>,
     run_start: Instant,
+    /// Time the run had already taken before this process (a resumed run).
+    earlier: Duration,
     run_id: String,
 }
 
@@ -184,6 +201,7 @@ impl Executor {
             rx,
             cancel: watch::channel(Cancel::None).0,
             run_start: Instant::now(),
+            earlier: Duration::ZERO,
             run_id,
         }
     }
@@ -255,7 +273,7 @@ impl Executor {
                 status = RunStatus::Interrupted;
             }
         }
-        let duration_ms = self.run_start.elapsed().as_millis() as u64;
+        let duration_ms = (self.earlier + self.run_start.elapsed()).as_millis() as u64;
         self.emit(Event::RunFinished {
             status,
             duration_ms,
@@ -424,6 +442,7 @@ impl Executor {
                             note: Some("confirmed by --yes".into()),
                             wait_ms: Some(0),
                             value: None,
+                            captured: None,
                         });
                     }
                     if self.running_auto >= self.opts.parallel {
@@ -558,7 +577,9 @@ impl Executor {
             // stands as it is.
             while let Some(job) = self.prompts.pop_front() {
                 match job {
-                    Job::Manual(i) | Job::Confirm(i) => self.state[i] = State::Pending,
+                    Job::Manual(i) | Job::Confirm(i) | Job::InDoubt(i, _) => {
+                        self.state[i] = State::Pending
+                    }
                     Job::Failure(i, r) => {
                         let response = self.confirmed[i].clone().unwrap_or_default();
                         self.finish_task(i, r, response);
@@ -619,6 +640,25 @@ impl Executor {
                     command: self.shared.masker.mask(&command).into_owned(),
                 }
             }
+            Job::InDoubt(i, started) => {
+                let step = &self.rb.steps[*i];
+                let what = match &step.action {
+                    Action::Run(r) => {
+                        let cmd = self
+                            .renderer
+                            .shell(r, &self.data())
+                            .unwrap_or_else(|_| r.clone());
+                        format!("its command: {}", self.shared.masker.mask(cmd.trim()))
+                    }
+                    Action::Manual(_) => "a manual step whose prompt was on screen".to_string(),
+                };
+                Question::InDoubt {
+                    step: step.id.clone(),
+                    title: step.title.clone(),
+                    what,
+                    started: started.clone(),
+                }
+            }
             Job::Failure(i, r) => {
                 let step = &self.rb.steps[*i];
                 Question::Failure {
@@ -663,6 +703,7 @@ impl Executor {
                     Job::Manual(i) => self.answer_manual(i, reply, waited),
                     Job::Confirm(i) => self.answer_confirm(i, reply, waited),
                     Job::Failure(i, r) => self.answer_failure(i, r, reply, waited),
+                    Job::InDoubt(i, _) => self.answer_in_doubt(i, reply, waited),
                 }
             }
         }
@@ -678,6 +719,7 @@ impl Executor {
                 .map(|n| self.shared.masker.mask(n).into_owned()),
             wait_ms: Some(waited.as_millis() as u64),
             value: None,
+            captured: None,
         }
     }
 
@@ -844,6 +886,103 @@ impl Executor {
         }
     }
 
+    fn answer_in_doubt(&mut self, i: usize, reply: Result<Reply, PromptError>, waited: Duration) {
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return self.unanswered(i, e, waited),
+        };
+        let response = self.response(&reply, waited);
+        let step = Arc::clone(&self.rb);
+        let step = &step.steps[i];
+        match reply.answer {
+            Answer::Retry if step.is_manual() => self.prompts.push_front(Job::Manual(i)),
+            Answer::Retry => {
+                // Asked once already; the retry is the operator's decision, not a new confirm.
+                self.confirmed[i] = Some(response);
+                self.state[i] = State::Pending;
+                self.ready.insert(i);
+            }
+            Answer::Done => {
+                if let Some(var) = step.capture.as_ref().or(step.ask.as_ref()) {
+                    self.say(&format!(
+                        "  note: {var} (from {}) is not known; steps that use it will fail",
+                        step.id
+                    ));
+                }
+                let attempts = self.attempts[i];
+                self.finish(
+                    i,
+                    Phase::Run,
+                    StepStatus::Succeeded,
+                    Duration::ZERO,
+                    attempts,
+                    None,
+                    response,
+                    Some("in doubt after a crash; the operator recorded it as done".into()),
+                );
+            }
+            Answer::Skip => {
+                let attempts = self.attempts[i];
+                self.finish(
+                    i,
+                    Phase::Run,
+                    StepStatus::Skipped,
+                    Duration::ZERO,
+                    attempts,
+                    None,
+                    response,
+                    None,
+                );
+            }
+            _ => {
+                let attempts = self.attempts[i];
+                self.finish(
+                    i,
+                    Phase::Run,
+                    StepStatus::Aborted,
+                    Duration::ZERO,
+                    attempts,
+                    None,
+                    response,
+                    None,
+                );
+                self.stop_run(
+                    RunStatus::Aborted,
+                    format!("aborted by {} at step {}", self.opts.operator, step.id),
+                );
+            }
+        }
+    }
+
+    /// Puts a resumed run where its log left it: finished steps are not run again, values
+    /// they captured or were given are restored (in `vars`), steps in doubt are asked about.
+    pub fn resume_from(&mut self, seed: Seed) {
+        for (i, attempts) in seed.attempts {
+            self.attempts[i] = attempts;
+        }
+        for (i, status) in seed.done {
+            if status == StepStatus::Succeeded {
+                self.succeeded_order.push(i);
+            }
+            self.ready.remove(&i);
+            self.state[i] = State::Done(status);
+            self.finished += 1;
+            for d in self.dependents[i].clone() {
+                self.waiting[d] = self.waiting[d].saturating_sub(1);
+                if self.waiting[d] == 0 {
+                    self.ready.insert(d);
+                }
+            }
+        }
+        for (i, started) in seed.in_doubt {
+            self.ready.remove(&i);
+            self.state[i] = State::Queued;
+            self.prompts.push_back(Job::InDoubt(i, started));
+        }
+        self.ready.retain(|&i| self.state[i] == State::Pending);
+        self.earlier = seed.elapsed;
+    }
+
     fn task_done(&mut self, i: usize, r: TaskResult) {
         self.attempts[i] += r.attempts;
         let step = &self.rb.steps[i];
@@ -867,7 +1006,13 @@ impl Executor {
         }
         let on_failure = step.on_failure;
         let id = step.id.clone();
-        let response = self.confirmed[i].clone().unwrap_or_default();
+        let mut response = self.confirmed[i].clone().unwrap_or_default();
+        if r.status == StepStatus::Succeeded {
+            response.captured = r
+                .capture
+                .as_ref()
+                .map(|v| self.shared.masker.mask(v).into_owned());
+        }
         let status = r.status;
         self.finish_task(i, r, response);
         if failed && on_failure != OnFailure::Continue {

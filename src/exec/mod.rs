@@ -7,6 +7,7 @@ pub mod executor;
 pub mod lock;
 pub mod process;
 pub mod prompt;
+pub mod resume;
 pub mod secrets;
 
 use std::io::IsTerminal;
@@ -239,7 +240,6 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         .parse::<bytesize::ByteSize>()
         .map_err(|e| Error::Usage(format!("--log-output-cap `{}`: {e}", args.log_output_cap)))?
         .as_u64();
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let opts = Options {
         dry_run: args.dry_run,
         yes: args.yes,
@@ -248,65 +248,22 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         detected_at,
         operator: operator_name(args.operator),
         start_at,
-        rollback: args.rollback.unwrap_or(if interactive {
-            RollbackMode::Ask
-        } else {
-            RollbackMode::Never
-        }),
+        rollback: args.rollback.unwrap_or_else(default_rollback),
         output_cap,
     };
-    let log_dir: PathBuf = config.log_dir.clone().ok_or_else(|| {
-        Error::Usage("no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)".into())
-    })?;
-
-    let masker = Masker::new(params.iter().filter(|p| p.secret).map(|p| p.value.clone()));
-    let mut vars = Map::new();
-    let mut logged_params = Map::new();
-    for p in &params {
-        vars.insert(p.name.clone(), value_of(&p.value));
-        let shown = if p.secret {
-            MASK.to_string()
-        } else {
-            p.value.clone()
-        };
-        logged_params.insert(p.name.clone(), Value::String(shown));
-    }
+    let log_dir = log_dir(config)?;
     let run_id = new_run_id(now);
-    vars.insert("run_id".into(), Value::String(run_id.clone()));
-    vars.insert("runbook".into(), Value::String(rb.name.clone()));
-    vars.insert("dry_run".into(), Value::Bool(opts.dry_run));
-
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into());
+    let (vars, logged_params, masker) = variables(&params, &run_id, &rb.name, opts.dry_run);
+    let host = host_name();
     // A live run of a locked runbook holds the lock until the process ends.
-    let _lock = if rb.lock && !opts.dry_run {
-        Some(lock::acquire(
-            &log_dir,
-            &rb.name,
-            &lock::Holder {
-                run_id: run_id.clone(),
-                operator: opts.operator.clone(),
-                host: host.clone(),
-                pid: std::process::id(),
-                since: crate::event::timestamp(now),
-            },
-        )?)
-    } else {
-        None
-    };
+    let _lock = take_lock(&rb, &opts, &log_dir, &run_id, &host)?;
     let log = crate::log::writer::LogWriter::create(&log_dir, &run_id).map_err(|e| {
         Error::Usage(format!(
             "cannot create the execution log in {}: {e}",
             log_dir.display()
         ))
     })?;
-    let fancy = !config.quiet && std::io::stderr().is_terminal();
-    let mut sinks = Sinks {
-        log,
-        display: display::Display::new(fancy, config.colour),
-    };
+    let mut sinks = sinks(config, log);
     let started = Event::RunStarted {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -333,12 +290,6 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
     sinks
         .emit_started(&started)
         .map_err(|e| Error::Usage(format!("cannot write the execution log: {e}")))?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
     let executor = Executor::new(
         Arc::new(rb),
         opts,
@@ -347,6 +298,92 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         vars,
         prompt::for_this_process(),
     );
+    drive(executor)
+}
+
+fn default_rollback() -> RollbackMode {
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        RollbackMode::Ask
+    } else {
+        RollbackMode::Never
+    }
+}
+
+fn log_dir(config: &Config) -> Result<PathBuf, Error> {
+    config.log_dir.clone().ok_or_else(|| {
+        Error::Usage("no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)".into())
+    })
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Template variables, the params as logged (secrets masked), and the masker.
+fn variables(
+    params: &[ParamValue],
+    run_id: &str,
+    runbook: &str,
+    dry_run: bool,
+) -> (Map<String, Value>, Map<String, Value>, Masker) {
+    let masker = Masker::new(params.iter().filter(|p| p.secret).map(|p| p.value.clone()));
+    let mut vars = Map::new();
+    let mut logged = Map::new();
+    for p in params {
+        vars.insert(p.name.clone(), value_of(&p.value));
+        let shown = if p.secret {
+            MASK.to_string()
+        } else {
+            p.value.clone()
+        };
+        logged.insert(p.name.clone(), Value::String(shown));
+    }
+    vars.insert("run_id".into(), Value::String(run_id.to_string()));
+    vars.insert("runbook".into(), Value::String(runbook.to_string()));
+    vars.insert("dry_run".into(), Value::Bool(dry_run));
+    (vars, logged, masker)
+}
+
+/// The runbook's lock, for a live run of a runbook with `lock = true`.
+fn take_lock(
+    rb: &Runbook,
+    opts: &Options,
+    log_dir: &std::path::Path,
+    run_id: &str,
+    host: &str,
+) -> Result<Option<lock::RunLock>, Error> {
+    if !rb.lock || opts.dry_run {
+        return Ok(None);
+    }
+    let holder = lock::Holder {
+        run_id: run_id.to_string(),
+        operator: opts.operator.clone(),
+        host: host.to_string(),
+        pid: std::process::id(),
+        since: crate::event::timestamp(Utc::now()),
+    };
+    lock::acquire(log_dir, &rb.name, &holder).map(Some)
+}
+
+fn sinks(config: &Config, log: crate::log::writer::LogWriter) -> Sinks {
+    let fancy = !config.quiet && std::io::stderr().is_terminal();
+    Sinks {
+        log,
+        display: display::Display::new(fancy, config.colour),
+    }
+}
+
+/// Runs the executor to the end and turns its outcome into the exit code of spec §2.
+fn drive(executor: Executor) -> Result<u8, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let terminal = interactive.then(TerminalState::save).flatten();
     let outcome = runtime.block_on(executor.run());
     // A prompt left waiting on input (after an interrupt) must not keep the process alive,
@@ -355,7 +392,6 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
     if let Some(t) = terminal {
         t.restore();
     }
-    let _ = run_id;
     Ok(match outcome.status {
         RunStatus::Succeeded => exit::OK,
         RunStatus::Failed | RunStatus::Aborted => exit::FAILED,

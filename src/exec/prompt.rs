@@ -34,6 +34,13 @@ pub enum Question {
         title: String,
         command: String,
     },
+    /// On resume, a step that started and never finished: did it complete?
+    InDoubt {
+        step: String,
+        title: String,
+        what: String,
+        started: String,
+    },
 }
 
 impl Question {
@@ -43,6 +50,17 @@ impl Question {
             Question::Confirm { .. } => &[Answer::Yes, Answer::Skip, Answer::Abort],
             Question::Failure { .. } => &[Answer::Retry, Answer::Skip, Answer::Abort],
             Question::Rollback { .. } => &[Answer::Run, Answer::Skip, Answer::Stop],
+            Question::InDoubt { .. } => &[Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort],
+        }
+    }
+
+    /// What `done` / `yes` / `y` mean here.
+    fn positive(&self) -> Answer {
+        match self {
+            Question::Manual { .. } | Question::InDoubt { .. } => Answer::Done,
+            Question::Confirm { .. } => Answer::Yes,
+            Question::Failure { .. } => Answer::Retry,
+            Question::Rollback { .. } => Answer::Run,
         }
     }
 
@@ -83,6 +101,14 @@ impl Question {
                     command.trim()
                 )
             }
+            Question::InDoubt {
+                step,
+                title,
+                what,
+                started,
+            } => format!(
+                "step {step} ({title}) started at {started} and has no recorded end: it may or may not have run.\n    {what}\n    retry runs it again; done records that it completed; skip goes on without it\n"
+            ),
         }
     }
 }
@@ -130,26 +156,19 @@ fn word(a: Answer) -> &'static str {
     }
 }
 
-/// Reads the first word of a line as an answer, for the choices on offer.
-fn parse_answer(first: &str, choices: &[Answer]) -> Option<Answer> {
+/// Reads the first word of a line as an answer, for the choices on offer; `positive` is
+/// what done / yes / y mean for this question.
+fn parse_answer(first: &str, choices: &[Answer], positive: Answer) -> Option<Answer> {
     let a = match first.to_ascii_lowercase().as_str() {
-        "done" | "d" | "yes" | "y" | "run" => choices[0],
+        "done" | "d" | "yes" | "y" => positive,
+        "run" => Answer::Run,
         "skip" | "s" => Answer::Skip,
         "retry" | "r" => Answer::Retry,
-        "abort" | "a" => {
-            if choices.contains(&Answer::Stop) {
-                Answer::Stop
-            } else {
-                Answer::Abort
-            }
-        }
+        "abort" | "a" if choices.contains(&Answer::Stop) => Answer::Stop,
+        "abort" | "a" => Answer::Abort,
         "stop" => Answer::Stop,
         _ => return None,
     };
-    // "done"/"yes" mean the positive choice, except where that is retry (a failure).
-    if matches!(a, Answer::Retry) && !choices.contains(&Answer::Retry) {
-        return None;
-    }
     choices.contains(&a).then_some(a)
 }
 
@@ -187,7 +206,7 @@ impl Prompter for LinePrompter {
             let (first, rest) = trimmed
                 .split_once(char::is_whitespace)
                 .unwrap_or((trimmed, ""));
-            match parse_answer(first, choices) {
+            match parse_answer(first, choices, q.positive()) {
                 Some(answer) => {
                     let note = rest.trim();
                     return Ok(Reply {
@@ -280,12 +299,30 @@ mod tests {
         let manual = [Answer::Done, Answer::Skip, Answer::Abort];
         let failure = [Answer::Retry, Answer::Skip, Answer::Abort];
         let rollback = [Answer::Run, Answer::Skip, Answer::Stop];
-        assert_eq!(parse_answer("y", &manual), Some(Answer::Done));
-        assert_eq!(parse_answer("S", &manual), Some(Answer::Skip));
-        assert_eq!(parse_answer("retry", &manual), None);
-        assert_eq!(parse_answer("r", &failure), Some(Answer::Retry));
-        assert_eq!(parse_answer("abort", &rollback), Some(Answer::Stop));
-        assert_eq!(parse_answer("yes", &rollback), Some(Answer::Run));
-        assert_eq!(parse_answer("maybe", &manual), None);
+        let doubt = [Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort];
+        assert_eq!(parse_answer("y", &manual, Answer::Done), Some(Answer::Done));
+        assert_eq!(parse_answer("S", &manual, Answer::Done), Some(Answer::Skip));
+        assert_eq!(parse_answer("retry", &manual, Answer::Done), None);
+        assert_eq!(
+            parse_answer("r", &failure, Answer::Retry),
+            Some(Answer::Retry)
+        );
+        assert_eq!(
+            parse_answer("abort", &rollback, Answer::Run),
+            Some(Answer::Stop)
+        );
+        assert_eq!(
+            parse_answer("yes", &rollback, Answer::Run),
+            Some(Answer::Run)
+        );
+        assert_eq!(
+            parse_answer("done", &doubt, Answer::Done),
+            Some(Answer::Done)
+        );
+        assert_eq!(
+            parse_answer("retry", &doubt, Answer::Done),
+            Some(Answer::Retry)
+        );
+        assert_eq!(parse_answer("maybe", &manual, Answer::Done), None);
     }
 }

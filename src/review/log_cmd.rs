@@ -11,20 +11,39 @@ use crate::exec::display::short;
 use crate::log::reader;
 
 /// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
+///
+/// Reading and parsing is the whole cost of `log list` and `stats` over a long history, so
+/// the files are shared out, in order, among a few threads (one per core, at most four).
 pub fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     let paths = reader::all(dir)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = paths.len().div_ceil(threads).max(64);
+    let parts: Vec<Vec<Result<Run, String>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|p| load_path(p)).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut runs = Vec::with_capacity(paths.len());
-    for p in paths {
-        match reader::read(&p).map(|log| Run::from_log(&log)) {
-            Ok(Some(run)) => runs.push(run),
-            Ok(None) => eprintln!(
-                "warning: {} has no run_started record; skipped",
-                p.display()
-            ),
-            Err(e) => eprintln!("warning: {e}; skipped"),
+    for result in parts.into_iter().flatten() {
+        match result {
+            Ok(run) => runs.push(run),
+            Err(warning) => eprintln!("warning: {warning}; skipped"),
         }
     }
     Ok(runs)
+}
+
+fn load_path(path: &Path) -> Result<Run, String> {
+    let log = reader::read(path).map_err(|e| e.to_string())?;
+    Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
 }
 
 /// Reads one run by id (or `latest`).
@@ -49,7 +68,7 @@ fn fmt_ms(ms: Option<u64>) -> String {
     ms.map_or("-".into(), |ms| short(std::time::Duration::from_millis(ms)))
 }
 
-fn fmt_chrono(d: chrono::Duration) -> String {
+pub(super) fn fmt_chrono(d: chrono::Duration) -> String {
     match d.to_std() {
         Ok(d) => short(d),
         Err(_) => format!("-{}", short((-d).to_std().unwrap_or_default())),

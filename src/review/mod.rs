@@ -2,6 +2,8 @@
 //! commands built on them: `log list`, `log show`, `report`, `stats`.
 
 pub mod log_cmd;
+pub mod report;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,6 +20,9 @@ pub struct Run {
     pub run_id: String,
     pub runbook: String,
     pub title: String,
+    /// The runbook file as it was when the run started: where, and its sha256.
+    pub runbook_path: String,
+    pub runbook_sha256: String,
     pub mode: Mode,
     pub operator: String,
     pub host: String,
@@ -38,6 +43,9 @@ pub struct Run {
     pub steps: Vec<StepRun>,
     /// The log's last line was torn by a crash and skipped.
     pub torn: bool,
+    /// The time of the log's latest record: where an unfinished run stands.
+    #[serde(skip)]
+    pub last_record: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +74,8 @@ pub struct StepRun {
     pub note: Option<String>,
     pub wait_ms: Option<u64>,
     pub value: Option<String>,
+    /// What a `capture` kept (masked), as logged.
+    pub captured: Option<String>,
     pub reason: Option<String>,
     /// The last lines of output (stdout and stderr interleaved as they came).
     pub output_tail: Vec<String>,
@@ -82,6 +92,8 @@ impl Run {
             Event::RunStarted {
                 run_id,
                 runbook,
+                runbook_path,
+                runbook_sha256,
                 title,
                 mode,
                 params,
@@ -96,6 +108,8 @@ impl Run {
                 run_id: run_id.clone(),
                 runbook: runbook.clone(),
                 title: title.clone(),
+                runbook_path: runbook_path.clone(),
+                runbook_sha256: runbook_sha256.clone(),
                 mode: *mode,
                 operator: operator.clone(),
                 host: host.clone(),
@@ -116,6 +130,7 @@ impl Run {
                 milestones: Vec::new(),
                 steps: Vec::new(),
                 torn: log.torn,
+                last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
             },
             _ => return None,
         };
@@ -179,6 +194,7 @@ impl Run {
                     s.note.clone_from(&response.note);
                     s.wait_ms = response.wait_ms;
                     s.value.clone_from(&response.value);
+                    s.captured.clone_from(&response.captured);
                     s.reason.clone_from(reason);
                     if s.started.is_none() {
                         // Steps that never ran (skipped) start and end at once.
@@ -236,6 +252,7 @@ impl Run {
                     note: None,
                     wait_ms: None,
                     value: None,
+                    captured: None,
                     reason: None,
                     output_tail: Vec::new(),
                     truncated_bytes: 0,

@@ -74,7 +74,7 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
     }
 }
 
-fn reason_text(e: &handlebars::TemplateError) -> String {
+pub(crate) fn reason_text(e: &handlebars::TemplateError) -> String {
     use handlebars::TemplateErrorReason as R;
     match e.reason() {
         // The parser's own text lists every grammar rule it expected; say what usually causes it.
