@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod diagnostics;
 mod exec;
+mod hostile;
 mod log;
 mod pty;
 mod report;

@@ -552,6 +552,12 @@ impl Executor {
         let dry = self.opts.dry_run && !step.readonly;
         let retries = if phase == Phase::Run { step.retries } else { 0 };
         tokio::spawn(async move {
+            // Should the task panic, the executor still hears that the step ended.
+            let guard = PanicGuard {
+                tx: Some(tx.clone()),
+                step: i,
+                phase,
+            };
             let result = if dry {
                 dry_task(&shared, &step, &spec, first_attempt)
             } else {
@@ -568,6 +574,7 @@ impl Executor {
                 .await
             };
             let _ = tx.send(Msg::Task(i, phase, result));
+            guard.disarm();
         });
     }
 
@@ -1235,6 +1242,38 @@ impl Executor {
             Cancel::Kill
         };
         let _ = self.cancel.send(how);
+    }
+}
+
+/// Reports a step as failed if its task unwinds, so a bug cannot leave the run waiting.
+struct PanicGuard {
+    tx: Option<mpsc::UnboundedSender<Msg>>,
+    step: usize,
+    phase: Phase,
+}
+
+impl PanicGuard {
+    fn disarm(mut self) {
+        self.tx = None;
+    }
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Task(
+                self.step,
+                self.phase,
+                TaskResult {
+                    status: StepStatus::Failed,
+                    exit_code: None,
+                    attempts: 1,
+                    duration: Duration::ZERO,
+                    capture: None,
+                    reason: Some("internal error in runbook while running this step (a bug: please report it)".into()),
+                },
+            ));
+        }
     }
 }
 

@@ -58,7 +58,7 @@ impl LineSplitter {
             None if self.pending.len() > MAX_PIECE => {
                 let mut cut = self.pending.len().saturating_sub(masker.holdback());
                 // Do not split a UTF-8 character.
-                while cut > 0 && (self.pending[cut] & 0xC0) == 0x80 {
+                while cut > 0 && self.pending.get(cut).is_some_and(|&b| (b & 0xC0) == 0x80) {
                     cut -= 1;
                 }
                 cut
@@ -97,6 +97,16 @@ mod tests {
             Some("password: ***\n")
         );
         assert_eq!(s.finish(&m).as_deref(), Some("next"));
+    }
+
+    #[test]
+    fn long_lines_without_secrets_are_emitted_in_pieces() {
+        let m = Masker::default();
+        let mut s = LineSplitter::default();
+        let data = "é".repeat(MAX_PIECE);
+        let first = s.push(data.as_bytes(), &m).unwrap_or_default();
+        assert_eq!(first.len(), data.len());
+        assert_eq!(s.finish(&m), None);
     }
 
     #[test]
