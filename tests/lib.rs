@@ -12,6 +12,7 @@ mod diagnostics;
 mod exec;
 mod hostile;
 mod log;
+mod properties;
 mod pty;
 mod report;
 mod resume;
