@@ -975,3 +975,30 @@ fn lock_false_allows_concurrent_runs() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+#[test]
+fn a_rehearsal_goes_on_past_a_failing_read_only_check() {
+    // Drills often run where the real systems are unreachable: the check fails, is recorded,
+    // and the rest of the runbook is still rehearsed.
+    let text = runbook_with(
+        "[[step]]\nid = \"probe\"\nrun = \"exit 2\"\nreadonly = true\nretries = 3\nretry_delay = \"5s\"\ncapture = \"lag\"\n\n[[step]]\nid = \"act\"\nrun = \"touch acted\"\nwhen = \"{{lt lag 30}}\"\n",
+    );
+    let start = Instant::now();
+    let ran = Test::new()
+        .runbook("x", &text)
+        .args(&["exec", "x", "--dry-run"])
+        .stderr_has("the rehearsal goes on with lag unknown")
+        .run();
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "no retry waits in a rehearsal"
+    );
+    let probe = ran.finished("probe");
+    assert_eq!(
+        (probe["status"].as_str(), probe["attempts"].as_u64()),
+        (Some("failed"), Some(1))
+    );
+    assert_eq!(ran.finished("act")["status"], "dry_run");
+    assert!(!ran.tempdir.path().join("acted").exists());
+    assert_eq!(ran.log().last().unwrap()["status"], "succeeded");
+}

@@ -550,7 +550,12 @@ impl Executor {
         let tx = self.tx.clone();
         let cancel = self.cancel.subscribe();
         let dry = self.opts.dry_run && !step.readonly;
-        let retries = if phase == Phase::Run { step.retries } else { 0 };
+        // A rehearsal runs each read-only check once: it practises the flow, not the waits.
+        let retries = if phase == Phase::Run && !self.opts.dry_run {
+            step.retries
+        } else {
+            0
+        };
         tokio::spawn(async move {
             // Should the task panic, the executor still hears that the step ended.
             let guard = PanicGuard {
@@ -994,7 +999,14 @@ impl Executor {
         self.attempts[i] += r.attempts;
         let step = &self.rb.steps[i];
         let failed = matches!(r.status, StepStatus::Failed | StepStatus::TimedOut);
-        if failed && step.on_failure == OnFailure::Prompt && self.stop.is_none() {
+        // In a rehearsal a read-only check may fail because the systems are not reachable
+        // from where the drill runs: it is recorded, and the drill goes on.
+        let on_failure = if self.opts.dry_run {
+            OnFailure::Continue
+        } else {
+            step.on_failure
+        };
+        if failed && on_failure == OnFailure::Prompt && self.stop.is_none() {
             self.state[i] = State::Queued;
             self.prompts.push_back(Job::Failure(i, r));
             return;
@@ -1008,10 +1020,17 @@ impl Executor {
                     self.vars
                         .insert(var.clone(), Value::String(format!("<dry-run:{var}>")));
                 }
+                (_, _) if self.opts.dry_run => {
+                    self.say(&format!(
+                        "  (dry run: {} failed; the rehearsal goes on with {var} unknown)",
+                        step.id
+                    ));
+                    self.vars
+                        .insert(var.clone(), Value::String(format!("<dry-run:{var}>")));
+                }
                 _ => {}
             }
         }
-        let on_failure = step.on_failure;
         let id = step.id.clone();
         let mut response = self.confirmed[i].clone().unwrap_or_default();
         if r.status == StepStatus::Succeeded {
