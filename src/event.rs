@@ -100,6 +100,21 @@ pub enum Answer {
     Stop,
 }
 
+impl Answer {
+    /// The word for this answer, as typed at a prompt and written in the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Done => "done",
+            Answer::Yes => "yes",
+            Answer::Skip => "skip",
+            Answer::Retry => "retry",
+            Answer::Abort => "abort",
+            Answer::Run => "run",
+            Answer::Stop => "stop",
+        }
+    }
+}
+
 /// The person's side of a manual step, a confirmation or a failure prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {

@@ -144,18 +144,6 @@ pub fn for_this_process() -> Box<dyn Prompter> {
     }
 }
 
-fn word(a: Answer) -> &'static str {
-    match a {
-        Answer::Done => "done",
-        Answer::Yes => "yes",
-        Answer::Skip => "skip",
-        Answer::Retry => "retry",
-        Answer::Abort => "abort",
-        Answer::Run => "run",
-        Answer::Stop => "stop",
-    }
-}
-
 /// Reads the first word of a line as an answer, for the choices on offer; `positive` is
 /// what done / yes / y mean for this question.
 fn parse_answer(first: &str, choices: &[Answer], positive: Answer) -> Option<Answer> {
@@ -181,7 +169,7 @@ impl Prompter for LinePrompter {
         let mut err = io::stderr().lock();
         let _ = write!(err, "{}", q.header());
         let choices = q.choices();
-        let words: Vec<&str> = choices.iter().map(|&a| word(a)).collect();
+        let words: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
         if let Question::Manual { ask: Some(var), .. } = q {
             let _ = write!(err, "  {var} (one line; marks the step done): ");
             let _ = err.flush();
@@ -259,7 +247,7 @@ impl Prompter for TermPrompter {
         let theme = ColorfulTheme::default();
         let _ = term.write_str(&format!("\n{}", q.header()));
         let choices = q.choices();
-        let items: Vec<&str> = choices.iter().map(|&a| word(a)).collect();
+        let items: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
         let pick = dialoguer::Select::with_theme(&theme)
             .with_prompt("answer")
             .items(&items)

@@ -224,10 +224,7 @@ pub fn render(run: &Run) -> String {
             .map_or("in doubt (started, never finished)", |st| st.as_str());
         let mut answer = Vec::new();
         if let Some(a) = s.answer {
-            let word = serde_json::to_value(a)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let word = a.as_str().to_string();
             answer.push(match &s.operator {
                 Some(o) => format!("{word} by {o}"),
                 None => word,

@@ -660,7 +660,7 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         r.duration_ms = s.duration_ms;
         r.duration = s.duration_ms.map(|ms| fmt_ms(ms as i64));
         r.attempts = s.attempts;
-        r.answer = s.answer.map(|a| answer_word(a).to_string());
+        r.answer = s.answer.map(|a| a.as_str().to_string());
         r.operator = s.answer.and(s.operator.clone());
         r.wait = s.answer.and(s.wait_ms).map(|ms| fmt_ms(ms as i64));
         r.value.clone_from(&s.value);
@@ -827,18 +827,6 @@ fn status_word(status: Option<StepStatus>) -> &'static str {
     }
 }
 
-fn answer_word(a: Answer) -> &'static str {
-    match a {
-        Answer::Done => "done",
-        Answer::Yes => "yes",
-        Answer::Skip => "skip",
-        Answer::Retry => "retry",
-        Answer::Abort => "abort",
-        Answer::Run => "run",
-        Answer::Stop => "stop",
-    }
-}
-
 fn step_label(s: &StepRun) -> String {
     if s.phase == Phase::Rollback {
         format!("{} (rollback)", s.step)
@@ -851,7 +839,7 @@ fn step_label(s: &StepRun) -> String {
 fn details(s: &StepRun) -> String {
     let mut parts = Vec::new();
     if let Some(a) = s.answer {
-        let mut p = answer_word(a).to_string();
+        let mut p = a.as_str().to_string();
         if let Some(o) = &s.operator {
             p.push_str(&format!(" by {o}"));
         }
