@@ -183,12 +183,12 @@ fn deeply_nested_templates_are_refused() {
 #[test]
 fn huge_files_are_refused_before_parsing() {
     let mut text = runbook_with(OK_STEP);
-    text.push_str(&format!("# {}\n", "x".repeat(17 * 1024 * 1024)));
+    text.push_str(&format!("# {}\n", "x".repeat(9 * 1024 * 1024)));
     Test::new()
         .runbook("huge", &text)
         .args(&["check", "huge"])
         .status(2)
-        .stderr_has("runbooks are limited to 16777216 bytes")
+        .stderr_has("runbooks are limited to 8388608 bytes")
         .run();
 }
 
@@ -214,4 +214,56 @@ fn colour_only_on_a_terminal() {
         .status(2)
         .run();
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}
+
+#[test]
+fn more_than_fifty_thousand_steps_is_refused() {
+    let mut text = String::from("[runbook]\ntitle = \"Chain\"\n");
+    for i in 0..50_001 {
+        text.push_str(&format!("[[step]]\nid = \"s{i}\"\nrun = \"true\"\n"));
+    }
+    Test::new()
+        .runbook("chain", &text)
+        .args(&["check", "chain"])
+        .status(2)
+        .stderr_has("runbooks/chain.toml:150003:1: error: the runbook has 50001 steps; at most 50000 are accepted")
+        .run();
+}
+
+#[test]
+fn thousands_of_errors_are_counted_and_the_first_hundred_shown() {
+    // Every step names a missing dependency: each gets an error, the output stays bounded.
+    let mut text = String::from("[runbook]\ntitle = \"Bad\"\n");
+    for i in 0..5_000 {
+        text.push_str(&format!(
+            "[[step]]\nid = \"s{i}\"\nrun = \"true\"\nneeds = [\"missing{i}\"]\n"
+        ));
+    }
+    let ran = Test::new()
+        .runbook("bad", &text)
+        .args(&["check", "bad"])
+        .status(2)
+        .stdout("failed: 1 of 1 runbook invalid, 5000 errors\n")
+        .stderr_has("runbooks/bad.toml: ... and 4900 more errors not shown\n")
+        .run();
+    assert_eq!(ran.stderr().matches(": error: ").count(), 100);
+}
+
+#[test]
+fn many_cycles_are_reported_up_to_ten() {
+    let mut text = String::from("[runbook]\ntitle = \"Loops\"\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "[[step]]\nid = \"a{i}\"\nrun = \"true\"\nneeds = [\"b{i}\"]\n[[step]]\nid = \"b{i}\"\nrun = \"true\"\nneeds = [\"a{i}\"]\n"
+        ));
+    }
+    let ran = Test::new()
+        .runbook("loops", &text)
+        .args(&["check", "loops"])
+        .status(2)
+        .run();
+    assert_eq!(
+        ran.stderr().matches("error: dependency cycle: ").count(),
+        10
+    );
 }

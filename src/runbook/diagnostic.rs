@@ -59,6 +59,9 @@ impl LineIndex {
     }
 }
 
+/// Most diagnostics drawn for one file; the rest are counted.
+pub const MAX_SHOWN: usize = 100;
+
 /// A 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(source, offset.min(source.len()));
@@ -77,11 +80,19 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl Report {
-    /// Renders every diagnostic, in file order, with `colour` choosing ANSI styling.
+    /// Renders the diagnostics in file order (the first [`MAX_SHOWN`]), with `colour`
+    /// choosing ANSI styling.
     pub fn render(&self, colour: bool) -> String {
         let mut out = String::new();
-        for d in &self.diagnostics {
+        for d in self.diagnostics.iter().take(MAX_SHOWN) {
             out.push_str(&render_one(&self.path, &self.source, d, colour));
+        }
+        if self.diagnostics.len() > MAX_SHOWN {
+            out.push_str(&format!(
+                "{}: ... and {} more errors not shown\n",
+                self.path.display(),
+                self.diagnostics.len() - MAX_SHOWN
+            ));
         }
         out
     }

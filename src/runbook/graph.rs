@@ -38,6 +38,9 @@ pub fn order(needs: &[Vec<usize>]) -> Result<Vec<usize>, Vec<Vec<usize>>> {
     }
 }
 
+/// Most cycles reported: each is a whole path, and one is enough to start fixing.
+const MAX_CYCLES: usize = 10;
+
 /// Finds cycles among the steps Kahn's algorithm could not order. Each cycle is listed
 /// from its first step in file order, following `needs` edges, without repeating the start.
 fn cycles(needs: &[Vec<usize>], waiting: &[usize]) -> Vec<Vec<usize>> {
@@ -75,6 +78,10 @@ fn cycles(needs: &[Vec<usize>], waiting: &[usize]) -> Vec<Vec<usize>> {
                             .map_or(0, |(i, _)| i);
                         cycle.rotate_left(first);
                         found.push(cycle);
+                        if found.len() == MAX_CYCLES {
+                            found.sort();
+                            return found;
+                        }
                     }
                     Mark::Done => {}
                 }

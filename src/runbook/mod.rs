@@ -159,8 +159,9 @@ impl LoadError {
     }
 }
 
-/// Largest runbook file accepted: far above any real runbook, small enough to parse quickly.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest runbook file accepted: four times a 50,000-step runbook, and small enough that
+/// even a file of pure syntax errors parses in about a second and half a GiB.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Reads, parses and validates the runbook at `path`, named `name`.
 pub fn load(path: &Path, name: &str) -> Result<Runbook, LoadError> {

@@ -121,6 +121,9 @@ pub const STEP_KEYS: &[&str] = &[
     "milestone",
 ];
 
+/// Files up to this size have every TOML syntax error reported; larger ones the first.
+const RECOVER_LIMIT: usize = 256 * 1024;
+
 /// Largest `retries` accepted: more is a loop, not a retry policy.
 const MAX_RETRIES: i64 = 100;
 
@@ -128,7 +131,16 @@ const MAX_RETRIES: i64 = 100;
 /// when the TOML itself parsed, even if some fields were wrong, so later passes can report
 /// their own errors too.
 pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
-    let (doc, errors) = DeTable::parse_recoverable(source);
+    // Recovery finds every syntax error, at a cost of memory per error: a large file that is
+    // not TOML at all would produce millions. Large files get the first error only.
+    let (doc, errors) = if source.len() <= RECOVER_LIMIT {
+        DeTable::parse_recoverable(source)
+    } else {
+        match DeTable::parse(source) {
+            Ok(doc) => (doc, Vec::new()),
+            Err(e) => (toml::Spanned::new(0..0, DeTable::default()), vec![e]),
+        }
+    };
     if !errors.is_empty() {
         for e in errors {
             let span = e.span().unwrap_or(0..0);

@@ -31,7 +31,20 @@ pub fn validate(
     let mut v = Validator {
         diags,
         lines: LineIndex::new(source),
+        suggestions_left: SUGGESTIONS,
     };
+    if raw.steps.len() > MAX_STEPS {
+        let at = raw.steps[MAX_STEPS].header.clone();
+        v.err_help(
+            at,
+            format!(
+                "the runbook has {} steps; at most {MAX_STEPS} are accepted",
+                raw.steps.len()
+            ),
+            "split it into several runbooks",
+        );
+        return None;
+    }
     let params = v.params(&raw);
     let param_names: HashMap<&str, usize> = raw
         .params
@@ -42,6 +55,17 @@ pub fn validate(
     let ids = v.step_ids(&raw.steps);
     v.step_shapes(&raw.steps);
     let vars = v.provided_vars(&raw.steps, &param_names);
+    if vars.len() > MAX_VARIABLES {
+        let at = raw.steps[vars[MAX_VARIABLES].step].header.clone();
+        v.err(
+            at,
+            format!(
+                "the runbook captures or asks {} variables; at most {MAX_VARIABLES} are accepted",
+                vars.len()
+            ),
+        );
+        return None;
+    }
     let needs = v.needs(&raw.steps, &ids);
 
     let order = match graph::order(&needs) {
@@ -128,7 +152,15 @@ struct Provided {
 struct Validator<'d> {
     diags: &'d mut Vec<Diagnostic>,
     lines: LineIndex,
+    suggestions_left: usize,
 }
+
+/// How many errors get a did-you-mean.
+const SUGGESTIONS: usize = 100;
+/// Most steps in one runbook: far beyond any real one, and a bound on the graph's memory.
+pub const MAX_STEPS: usize = 50_000;
+/// Most captured and asked variables in one runbook, for the same reason.
+pub const MAX_VARIABLES: usize = 5_000;
 
 impl Validator<'_> {
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
@@ -137,6 +169,20 @@ impl Validator<'_> {
 
     fn err_help(&mut self, span: Range<usize>, msg: impl Into<String>, help: impl Into<String>) {
         self.diags.push(Diagnostic::new(span, msg).with_help(help));
+    }
+
+    /// A did-you-mean, for the first [`SUGGESTIONS`] errors only: each one compares against
+    /// every name, so a file of thousands of bad references stays linear.
+    fn suggest<'a>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        if self.suggestions_left == 0 {
+            return None;
+        }
+        self.suggestions_left -= 1;
+        did_you_mean(word, candidates)
     }
 
     fn var_name(&mut self, l: &Loc<String>, what: &str) -> bool {
@@ -436,7 +482,7 @@ impl Validator<'_> {
                     ),
                     Some(&j) => resolved.push(j),
                     None => {
-                        let help = match did_you_mean(&n.value, ids.keys().copied()) {
+                        let help = match self.suggest(&n.value, ids.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => {
                                 "`needs` lists the ids of other steps in this runbook".to_string()
@@ -548,7 +594,7 @@ impl Validator<'_> {
                             );
                         }
                         None => {
-                            let help = match did_you_mean(name, known.iter().copied()) {
+                            let help = match self.suggest(name, known.iter().copied()) {
                                 Some(k) => format!("did you mean `{k}`?"),
                                 None => "define it under [params], or set it with `capture` or `ask` in an earlier step".into(),
                             };
