@@ -138,3 +138,31 @@ fn a_twenty_thousand_step_runbook_rehearses() {
     assert_eq!(ran.events("step_finished").len(), 20_000);
     assert_eq!(ran.log().last().unwrap()["status"], "succeeded");
 }
+
+#[test]
+fn output_bytes_pass_through_unchanged() {
+    // Not UTF-8, and a long line of multi-byte characters with no newline (split across
+    // reads): the terminal gets exactly what the step wrote.
+    let ran = Test::new()
+        .runbook(
+            "x",
+            &runbook_with("[[step]]\nid = \"a\"\nrun = \"printf '\\\\377\\\\376 raw\\\\n'; i=0; while [ $i -lt 2000 ]; do printf '€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€'; i=$((i+1)); done\"\n"),
+        )
+        .args(&["exec", "x"])
+        .run();
+    let mut expected = b"\xff\xfe raw\n".to_vec();
+    expected.extend("€".repeat(100_000).as_bytes());
+    assert!(
+        ran.stdout == expected,
+        "{} bytes, expected {}",
+        ran.stdout.len(),
+        expected.len()
+    );
+    // The log holds text: the invalid bytes become U+FFFD there, the euros stay whole.
+    let text: String = ran
+        .events("step_output")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(text.starts_with("\u{fffd}\u{fffd} raw\n") && !text[10..].contains('\u{fffd}'));
+}

@@ -26,7 +26,7 @@ pub struct Display {
     /// for the rest of their run, so a step's lines read the same from start to end.
     overlapped: std::collections::HashSet<String>,
     paused: bool,
-    held: Vec<(Stream, String)>,
+    held: Vec<(Stream, Vec<u8>)>,
     held_bytes: usize,
     dropped_bytes: usize,
     out: std::io::Stdout,
@@ -67,9 +67,9 @@ impl Display {
     /// on screen, so the prompt is never drawn over.
     pub fn line(&mut self, text: &str) {
         if self.paused {
-            let mut held = String::with_capacity(text.len() + 1);
-            held.push_str(text);
-            held.push('\n');
+            let mut held = Vec::with_capacity(text.len() + 1);
+            held.extend_from_slice(text.as_bytes());
+            held.push(b'\n');
             self.hold(Stream::Stderr, held);
             return;
         }
@@ -83,7 +83,7 @@ impl Display {
         }
     }
 
-    fn hold(&mut self, stream: Stream, text: String) {
+    fn hold(&mut self, stream: Stream, text: Vec<u8>) {
         if self.held_bytes + text.len() <= HOLD_LIMIT {
             self.held_bytes += text.len();
             self.held.push((stream, text));
@@ -94,34 +94,36 @@ impl Display {
 
     /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
     /// several steps are running.
-    pub fn output(&mut self, step: &str, stream: Stream, text: &str) {
-        let text = if self.overlapped.contains(step) {
+    pub fn output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
+        let bytes = if self.overlapped.contains(step) {
             let prefix = format!("[{step}] ");
-            let mut s = String::with_capacity(text.len() + 16);
-            for line in text.split_inclusive('\n') {
-                s.push_str(&prefix);
-                s.push_str(line);
+            let mut out = Vec::with_capacity(bytes.len() + 16);
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(prefix.as_bytes());
+                out.extend_from_slice(line);
             }
-            s
+            out
+        } else if self.paused {
+            bytes.to_vec()
         } else {
-            text.to_string()
+            return self.write_out(stream, bytes);
         };
         if self.paused {
-            self.hold(stream, text);
+            self.hold(stream, bytes);
             return;
         }
-        self.write_out(stream, &text);
+        self.write_out(stream, &bytes);
     }
 
-    fn write_out(&self, stream: Stream, text: &str) {
+    fn write_out(&self, stream: Stream, bytes: &[u8]) {
         let write = || match stream {
             Stream::Stdout => {
                 let mut out = self.out.lock();
-                let _ = out.write_all(text.as_bytes());
+                let _ = out.write_all(bytes);
                 let _ = out.flush();
             }
             Stream::Stderr => {
-                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+                let _ = std::io::stderr().lock().write_all(bytes);
             }
         };
         match &self.fancy {

@@ -1495,31 +1495,26 @@ impl<'a> StepOutput<'a> {
 
     fn push(&mut self, stream: Stream, bytes: &[u8]) {
         let k = stream as usize;
-        if let Some(text) = self.split[k].push(bytes, &self.shared.masker) {
-            self.emit(stream, text);
+        if let Some(piece) = self.split[k].push(bytes, &self.shared.masker) {
+            self.emit(stream, piece);
         }
     }
 
-    fn emit(&mut self, stream: Stream, text: String) {
+    /// Passes a piece to the display as it is, and to the log as text up to the cap.
+    fn emit(&mut self, stream: Stream, piece: Vec<u8>) {
         let mut sinks = self.shared.sinks();
-        sinks.display.output(self.step, stream, &text);
+        sinks.display.output(self.step, stream, &piece);
         let room = self.shared.output_cap.saturating_sub(self.logged) as usize;
-        if room == 0 {
-            self.dropped += text.len() as u64;
+        let keep = piece.len().min(room);
+        self.dropped += (piece.len() - keep) as u64;
+        if keep == 0 {
             return;
         }
-        let mut keep = text.len().min(room);
-        while !text.is_char_boundary(keep) {
-            keep -= 1;
-        }
-        self.dropped += (text.len() - keep) as u64;
         self.logged += keep as u64;
-        let mut text = text;
-        text.truncate(keep);
         let _ = sinks.log.write(&Event::StepOutput {
             step: self.step.to_string(),
             stream,
-            text,
+            text: String::from_utf8_lossy(&piece[..keep]).into_owned(),
             phase: self.phase,
             truncated_bytes: None,
         });
@@ -1527,8 +1522,8 @@ impl<'a> StepOutput<'a> {
 
     fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(text) = self.split[stream as usize].finish(&self.shared.masker) {
-                self.emit(stream, text);
+            if let Some(piece) = self.split[stream as usize].finish(&self.shared.masker) {
+                self.emit(stream, piece);
             }
         }
         if self.dropped > 0 {

@@ -378,8 +378,9 @@ fn sinks(config: &Config, log: crate::log::writer::LogWriter) -> Sinks {
 
 /// Runs the executor to the end and turns its outcome into the exit code of spec §2.
 fn drive(executor: Executor) -> Result<u8, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: steps spend their time in their own processes, and hand-offs between
+    // worker threads cost more per step than everything the executor itself does.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;

@@ -67,7 +67,8 @@ pub async fn run(
     mut on_output: impl FnMut(Stream, &[u8]),
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
-    let mut cmd = tokio::process::Command::new("sh");
+    // The full path: a bare `sh` is looked for in every PATH directory before each spawn.
+    let mut cmd = tokio::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(&spec.command)
         .process_group(0)

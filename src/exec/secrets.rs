@@ -30,6 +30,27 @@ impl Masker {
         out
     }
 
+    /// [`Masker::mask`] for raw output, which need not be UTF-8.
+    pub fn mask_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out = Cow::Borrowed(bytes);
+        for s in &self.secrets {
+            let finder = memchr::memmem::Finder::new(s.as_bytes());
+            if finder.find(&out).is_none() {
+                continue;
+            }
+            let mut replaced = Vec::with_capacity(out.len());
+            let mut last = 0;
+            for at in finder.find_iter(&out) {
+                replaced.extend_from_slice(&out[last..at]);
+                replaced.extend_from_slice(MASK.as_bytes());
+                last = at + s.len();
+            }
+            replaced.extend_from_slice(&out[last..]);
+            out = Cow::Owned(replaced);
+        }
+        out
+    }
+
     /// Bytes to hold back at the end of an unfinished line so a secret split across reads
     /// is not emitted in two halves.
     pub fn holdback(&self) -> usize {
@@ -39,8 +60,9 @@ impl Masker {
     }
 }
 
-/// Turns a byte stream into masked text pieces: whole lines when they come, and long
-/// unfinished lines in bounded pieces (keeping a tail back for secrets).
+/// Turns a byte stream into masked pieces: whole lines when they come, and long unfinished
+/// lines in bounded pieces that keep a tail back (for a secret split across reads) and never
+/// end inside a UTF-8 character. The bytes are passed on as they are, UTF-8 or not.
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     pending: Vec<u8>,
@@ -49,19 +71,36 @@ pub struct LineSplitter {
 /// Longest piece of an unfinished line emitted at once.
 const MAX_PIECE: usize = 64 * 1024;
 
+/// `cut`, or the start of the UTF-8 character that `cut` would split.
+fn char_boundary_before(bytes: &[u8], cut: usize) -> usize {
+    let is_continuation = |b: u8| (b & 0xC0) == 0x80;
+    let mut lead = cut;
+    while lead > 0 && cut - lead < 4 && is_continuation(bytes[lead - 1]) {
+        lead -= 1;
+    }
+    let Some(start) = lead.checked_sub(1) else {
+        return cut;
+    };
+    let len = match bytes[start] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    };
+    if start + len > cut { start } else { cut }
+}
+
 impl LineSplitter {
-    /// Feeds bytes; returns text ready to emit (possibly empty).
-    pub fn push(&mut self, bytes: &[u8], masker: &Masker) -> Option<String> {
+    /// Feeds bytes; returns bytes ready to emit, if any.
+    pub fn push(&mut self, bytes: &[u8], masker: &Masker) -> Option<Vec<u8>> {
+        // Only the new bytes can hold a newline that was not there before.
+        let old = self.pending.len();
         self.pending.extend_from_slice(bytes);
-        let cut = match self.pending.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
+        let cut = match memchr::memrchr(b'\n', &self.pending[old..]) {
+            Some(i) => old + i + 1,
             None if self.pending.len() > MAX_PIECE => {
-                let mut cut = self.pending.len().saturating_sub(masker.holdback());
-                // Do not split a UTF-8 character.
-                while cut > 0 && self.pending.get(cut).is_some_and(|&b| (b & 0xC0) == 0x80) {
-                    cut -= 1;
-                }
-                cut
+                let cut = self.pending.len().saturating_sub(masker.holdback());
+                char_boundary_before(&self.pending, cut)
             }
             None => return None,
         };
@@ -70,16 +109,16 @@ impl LineSplitter {
         }
         let rest = self.pending.split_off(cut);
         let piece = std::mem::replace(&mut self.pending, rest);
-        Some(masker.mask(&String::from_utf8_lossy(&piece)).into_owned())
+        Some(masker.mask_bytes(&piece).into_owned())
     }
 
     /// What is left at the end of the stream.
-    pub fn finish(&mut self, masker: &Masker) -> Option<String> {
+    pub fn finish(&mut self, masker: &Masker) -> Option<Vec<u8>> {
         if self.pending.is_empty() {
             return None;
         }
         let piece = std::mem::take(&mut self.pending);
-        Some(masker.mask(&String::from_utf8_lossy(&piece)).into_owned())
+        Some(masker.mask_bytes(&piece).into_owned())
     }
 }
 
@@ -94,19 +133,29 @@ mod tests {
         assert_eq!(s.push(b"password: hun", &m), None);
         assert_eq!(
             s.push(b"ter2\nnext", &m).as_deref(),
-            Some("password: ***\n")
+            Some(&b"password: ***\n"[..])
         );
-        assert_eq!(s.finish(&m).as_deref(), Some("next"));
+        assert_eq!(s.finish(&m).as_deref(), Some(&b"next"[..]));
     }
 
     #[test]
     fn long_lines_without_secrets_are_emitted_in_pieces() {
         let m = Masker::default();
         let mut s = LineSplitter::default();
-        let data = "é".repeat(MAX_PIECE);
-        let first = s.push(data.as_bytes(), &m).unwrap_or_default();
-        assert_eq!(first.len(), data.len());
-        assert_eq!(s.finish(&m), None);
+        // A character split across two reads is never cut in half.
+        let data = "€".repeat(MAX_PIECE);
+        let (a, b) = data.as_bytes().split_at(MAX_PIECE * 3 / 2 + 1);
+        let mut out = s.push(a, &m).unwrap_or_default();
+        assert!(std::str::from_utf8(&out).is_ok());
+        out.extend(s.push(b, &m).unwrap_or_default());
+        out.extend(s.finish(&m).unwrap_or_default());
+        assert_eq!(out, data.as_bytes());
+        // Bytes that are not UTF-8 pass through unchanged.
+        let mut s = LineSplitter::default();
+        assert_eq!(
+            s.push(b"\xff\xfe\n", &m).as_deref(),
+            Some(&b"\xff\xfe\n"[..])
+        );
     }
 
     #[test]
@@ -115,13 +164,9 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut data = vec![b'x'; MAX_PIECE];
         data.extend_from_slice(b"secr");
-        let first = s.push(&data, &m).unwrap_or_default();
-        let rest = format!(
-            "{}{}",
-            s.push(b"et\n", &m).unwrap_or_default(),
-            s.finish(&m).unwrap_or_default()
-        );
-        let all = first + &rest;
-        assert!(all.ends_with("xx***\n"), "{}", &all[all.len() - 10..]);
+        let mut all = s.push(&data, &m).unwrap_or_default();
+        all.extend(s.push(b"et\n", &m).unwrap_or_default());
+        all.extend(s.finish(&m).unwrap_or_default());
+        assert!(all.ends_with(b"xx***\n"));
     }
 }

@@ -82,7 +82,18 @@ fn meta_owned(meta: &std::fs::Metadata) -> bool {
     meta.uid() == nix::unistd::getuid().as_raw()
 }
 
-/// Output lines are not synced one by one: losing the last few on a crash loses no decision.
+/// Whether a record is synced to disk before the executor goes on. Every write reaches the
+/// kernel at once, so a killed process loses nothing; the sync is for a machine that loses
+/// power. `step_started` must be synced (spec §4), and so is every record of a decision or
+/// an end. Output is not, and neither is the end of an automated step nobody answered for:
+/// the next record's sync carries it, and if the machine dies first the step is merely
+/// in doubt on resume (the safe side). This halves the syncs of a chain of commands.
 fn durable(event: &Event) -> bool {
-    !matches!(event, Event::StepOutput { .. })
+    match event {
+        Event::StepOutput { .. } => false,
+        Event::StepFinished { kind, response, .. } => {
+            *kind == crate::event::Kind::Manual || response.answer.is_some()
+        }
+        _ => true,
+    }
 }
