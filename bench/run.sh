@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# Comparative benchmarks of `runbook` against what people use instead: a shell script (the
+# floor), make, just and Ansible (issue 6). Installs what it needs when it is missing
+# (hyperfine, make and GNU time from apt; `just` with `cargo install just --locked`;
+# `ansible-core` with pip), generates equivalent workloads for every tool in a temporary
+# directory, measures them all with hyperfine in one run, and prints one Markdown table of
+# ratios against the floor, then the issue's goals and whether each is met.
+#
+#   bench/run.sh            full run: about 4 minutes on 2 cores (plus installs)
+#   bench/run.sh --quick    fewer runs, for CI: just and Ansible are skipped (and reported
+#                           as skipped) when they are not installed already
+#
+# Workloads (one `sh -c true` process per step in every tool, see docs/benchmarks.md):
+#   1. a chain of 200 steps, each `sh -c true`, live with the durable log (Ansible: 50
+#      tasks of `command: sh -c true`, reported per step);
+#   2. 40 independent `sleep 0.2` steps, 8 at a time (the ideal is 1.0 s);
+#   3. one step writing 256 MiB to stdout: wall time against the same command piped into
+#      `cat > /dev/null`, and runbook's peak RSS (GNU time %M);
+#   4. `runbook check` of a 20,000-step and a 2,000-step runbook;
+#   5. `runbook stats` over 10,000 and over 1,000 stored runs of a 20-step runbook.
+#
+# Ratios are of medians (a build or a fuzzer beside the benchmark skews a mean more than a
+# median); means and standard deviations are in the table too. Environment:
+#   RUNBOOK_BIN=path   measure this binary instead of building one with cargo
+#                      (cargo honours CARGO_TARGET_DIR)
+#   TMPDIR=dir         where the workloads and logs go; its file system matters for the
+#                      chain: every step_started is fdatasync'ed before its process starts
+#   BENCH_ONLY="1 2"   run only these workloads (for re-running the timing-sensitive ones)
+#   BENCH_JSON=dir     also keep hyperfine's JSON exports and the summary in this directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+only=${BENCH_ONLY:-1 2 3 4 5}
+want() { [[ " $only " == *" $1 "* ]]; }
+say() { echo "bench: $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+export PATH="$HOME/.cargo/bin:$PATH"
+as_root() {
+  if [[ $(id -u) == 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else say "need root to run: $*"; return 1
+  fi
+}
+apt_install() {
+  say "installing $* with apt"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 ||
+    { as_root apt-get update -q >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; }
+}
+command -v hyperfine >/dev/null || apt_install hyperfine
+command -v make >/dev/null || apt_install make
+[[ -x /usr/bin/time ]] || apt_install time
+command -v python3 >/dev/null || apt_install python3
+
+have_just=1
+if ! command -v just >/dev/null; then
+  if ((quick)); then
+    have_just=0
+  else
+    say "installing just with cargo (a few minutes on 2 cores)"
+    cargo install just --locked >&2
+  fi
+fi
+
+# ansible-playbook: on PATH, in pip's script directory (pyenv and friends do not always
+# put it on PATH), or in our own venv (a system Python that refuses pip, PEP 668).
+venv=${XDG_DATA_HOME:-$HOME/.local/share}/runbook-bench/ansible
+find_ansible() {
+  local d
+  for d in "$venv/bin" "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" \
+    "$(python3 -m site --user-base 2>/dev/null)/bin"; do
+    [[ -x $d/ansible-playbook ]] && { PATH="$d:$PATH"; return 0; }
+  done
+  command -v ansible-playbook >/dev/null
+}
+have_ansible=1
+if ! find_ansible; then
+  if ((quick)); then
+    have_ansible=0
+  else
+    say "installing ansible-core with pip"
+    if ! python3 -m pip install -q ansible-core >&2; then
+      python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+      "$venv/bin/pip" install -q ansible-core >&2
+    fi
+    find_ansible || { say "ansible-playbook not found after installing ansible-core"; exit 1; }
+  fi
+fi
+
+if [[ -n ${RUNBOOK_BIN:-} ]]; then
+  bin=$(realpath "$RUNBOOK_BIN")
+else
+  say "building runbook (release)"
+  cargo build --release --quiet
+  target=${CARGO_TARGET_DIR:-target}
+  [[ $target == /* ]] || target="$root/$target"
+  bin="$target/release/runbook"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-bench.XXXXXX")
+logs="$work/logs"
+mkdir -m 700 "$logs"
+# A second log directory in memory, when there is one and the first is not: the chain once
+# more with fdatasync free, to show what the durable log costs on this disk.
+memlogs=
+fstype() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null | head -1 || stat -f -c %T "$1"; }
+if [[ $(fstype "$work") != tmpfs && -d /dev/shm && -w /dev/shm && $(fstype /dev/shm) == tmpfs ]]; then
+  memlogs=$(mktemp -d /dev/shm/runbook-bench.XXXXXX)
+fi
+trap 'rm -rf "$work" ${memlogs:+"$memlogs"}' EXIT
+
+# Runs per command, taken in ROUNDS rounds: hyperfine does all runs of one command before
+# the next, so on a shared machine a burst of load would land on one tool only; rounds
+# interleave the tools, and the statistics are over every run of every round.
+if ((quick)); then
+  rounds=1 chain_runs=5 ans_runs=1 par_runs=3 big_runs=3 rss_runs=1 check_runs=5 stats_runs=3
+else
+  rounds=5 chain_runs=40 ans_runs=3 par_runs=15 big_runs=30 rss_runs=3 check_runs=20 stats_runs=10
+fi
+big=268435456 # 256 MiB
+line='2026-11-26T03:12:48.123Z INFO orders-db: replication lag 0.4 s, within limits' # 78 bytes with \n
+
+# Versions and the machine, for the report.
+{
+  echo "runbook=$("$bin" --version)"
+  echo "hyperfine=$(hyperfine --version)"
+  echo "make=$(make --version | head -1)"
+  echo "just=$( ((have_just)) && just --version | cut -d" " -f2 || echo skipped)"
+  echo "ansible=$( ((have_ansible)) && ansible-playbook --version 2>/dev/null | awk 'NR == 1' | tr -d '[]' || echo 'Ansible skipped')"
+  echo "sh=$(readlink -f /bin/sh)$(command -v dpkg-query >/dev/null && dpkg-query -W -f=' ${Version}' "$(basename "$(readlink -f /bin/sh)")" 2>/dev/null)"
+  echo "python=$(python3 --version)"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel=$(uname -r)"
+  echo "fs=$(fstype "$work")"
+  echo "quick=$quick"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$work/info"
+
+# hf NAME WARMUP RUNS [-n LABEL COMMAND]...: hyperfine over several commands (no shell:
+# stdin and output are /dev/null), RUNS runs of each in $rounds rounds (WARMUP runs before
+# each), exported to $work/NAME.rK.json.
+hf() {
+  local name=$1 warmup=$2 runs=$3 k n
+  shift 3
+  for ((k = 0; k < rounds; k++)); do
+    n=$(((runs + rounds - 1 - k) / rounds)) # runs spread over the rounds, at least 1
+    ((n > 0)) || n=1
+    hyperfine -N --style basic --warmup "$warmup" --runs "$n" \
+      --export-json "$work/$name.r$k.json" "$@" >&2
+  done
+}
+
+# --- 1. a chain of 200 steps -------------------------------------------------------------
+# Each step is one `sh -c true` process everywhere: runbook runs `sh -c <run>` with run =
+# "true"; just runs `sh -cu <line>` with line "true"; make execs a recipe without shell
+# metacharacters directly, so its recipe is `sh -c true`, as is the shell script's line and
+# Ansible's `command` (which never uses a shell).
+if want 1; then
+  say "1/5: a chain of 200 steps"
+  bench/gen-chain.sh 200 > "$work/chain.toml"
+  { echo '#!/bin/sh'; echo 'set -e'; for _ in $(seq 200); do echo 'sh -c true'; done; } > "$work/chain.sh"
+  chmod +x "$work/chain.sh"
+  {
+    printf '.PHONY: %s\n' "$(seq -f 's%g' 0 199 | tr '\n' ' ')"
+    printf 's0:\n\tsh -c true\n'
+    for i in $(seq 1 199); do printf 's%d: s%d\n\tsh -c true\n' "$i" $((i - 1)); done
+  } > "$work/chain.mk"
+  {
+    echo 's0:'; echo '    @true'
+    for i in $(seq 1 199); do echo "s$i: s$((i - 1))"; echo '    @true'; done
+  } > "$work/chain.just"
+  {
+    printf -- '- hosts: localhost\n  connection: local\n  gather_facts: false\n'
+    printf '  vars:\n    ansible_python_interpreter: "{{ ansible_playbook_python }}"\n  tasks:\n'
+    for i in $(seq 0 49); do printf '    - name: s%d\n      command: sh -c true\n' "$i"; done
+  } > "$work/chain.yml"
+
+  # Every tool really runs the chain (a tool that fails fast must not look fast).
+  "$bin" exec --log-dir "$logs" "$work/chain.toml" </dev/null >/dev/null 2>"$work/err" ||
+    { cat "$work/err" >&2; say "the runbook chain failed"; exit 1; }
+  [[ $(grep -c '"event":"step_finished"' "$(ls -t "$logs"/*.jsonl | head -1)") == 200 ]] ||
+    { say "the runbook chain did not log 200 steps"; exit 1; }
+  make -s -f "$work/chain.mk" s199 </dev/null
+  cmds=(-n runbook "$bin exec --log-dir $logs $work/chain.toml"
+    -n shell "$work/chain.sh"
+    -n make "make -s -f $work/chain.mk s199")
+  if [[ -n $memlogs ]]; then cmds+=(-n runbook-tmpfs "$bin exec --log-dir $memlogs $work/chain.toml"); fi
+  if ((have_just)); then
+    just --justfile "$work/chain.just" --working-directory "$work" s199 </dev/null
+    cmds+=(-n just "just --justfile $work/chain.just --working-directory $work s199")
+  fi
+  hf chain 2 "$chain_runs" "${cmds[@]}"
+  if ((have_ansible)); then
+    export ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False \
+      ANSIBLE_RETRY_FILES_ENABLED=False ANSIBLE_NOCOLOR=1
+    ansible-playbook -i localhost, "$work/chain.yml" </dev/null > "$work/ansible.out" 2>&1 ||
+      { tail -20 "$work/ansible.out" >&2; say "the Ansible playbook failed"; exit 1; }
+    grep -q 'ok=50 *changed=50 ' "$work/ansible.out" ||
+      { tail -5 "$work/ansible.out" >&2; say "Ansible did not run 50 tasks"; exit 1; }
+    rounds=1 hf ansible 0 "$ans_runs" -n ansible "ansible-playbook -i localhost, $work/chain.yml"
+  fi
+fi
+
+# --- 2. 40 independent sleeps, 8 at a time -----------------------------------------------
+# just runs dependencies one at a time, except those of a recipe marked `[parallel]`, at most
+# `--jobs N` at once (just 1.42 and later); an older just has no row here.
+if want 2; then
+  say "2/5: 40 x sleep 0.2, 8 at a time"
+  {
+    printf '[runbook]\ntitle = "40 independent sleeps"\n'
+    for i in $(seq 0 39); do printf '\n[[step]]\nid = "p%d"\nrun = "sleep 0.2"\nneeds = []\n' "$i"; done
+  } > "$work/par.toml"
+  # The shell floor: 8 slots, a new sleep as soon as one is free (the sleeps are equal,
+  # so this is 5 waves).
+  { echo '#!/bin/sh'; echo 'seq 40 | xargs -P 8 -I{} sh -c "sleep 0.2"'; } > "$work/par.sh"
+  chmod +x "$work/par.sh"
+  {
+    printf '.PHONY: all %s\nall: %s\n' "$(seq -f 'p%g' 0 39 | tr '\n' ' ')" "$(seq -f 'p%g' 0 39 | tr '\n' ' ')"
+    for i in $(seq 0 39); do printf 'p%d:\n\tsleep 0.2\n' "$i"; done
+  } > "$work/par.mk"
+  {
+    echo '[parallel]'
+    printf 'all: %s\n' "$(seq -f 'p%g' 0 39 | tr '\n' ' ')"
+    for i in $(seq 0 39); do printf 'p%d:\n    @sleep 0.2\n' "$i"; done
+  } > "$work/par.just"
+  "$bin" exec --parallel 8 --log-dir "$logs" "$work/par.toml" </dev/null >/dev/null 2>"$work/err" ||
+    { cat "$work/err" >&2; say "the parallel runbook failed"; exit 1; }
+  cmds=(-n runbook "$bin exec --parallel 8 --log-dir $logs $work/par.toml"
+    -n shell "$work/par.sh"
+    -n make "make -s -j8 -f $work/par.mk all")
+  if ((have_just)) && just --help | grep -q -- '--jobs'; then
+    cmds+=(-n just "just --jobs 8 --justfile $work/par.just --working-directory $work all")
+  fi
+  hf par 1 "$par_runs" "${cmds[@]}"
+fi
+
+# --- 3. 256 MiB of output ----------------------------------------------------------------
+# Two streams: `yes` (2-byte lines, the worst case for line splitting) and 78-byte log
+# lines. runbook's stdout goes to /dev/null; the floor is the same command piped into
+# `cat > /dev/null` (the same number of processes and pipe hops, with cat for runbook).
+if want 3; then
+  say "3/5: 256 MiB to stdout"
+  for s in yes lines; do
+    if [[ $s == yes ]]; then cmd="yes | head -c $big"; else cmd="yes '$line' | head -c $big"; fi
+    printf '[runbook]\ntitle = "256 MiB of output"\n\n[[step]]\nid = "big"\nrun = """%s"""\n' "$cmd" > "$work/$s.toml"
+    printf '%s | cat > /dev/null\n' "$cmd" > "$work/$s.sh"
+    got=$("$bin" exec --log-dir "$logs" "$work/$s.toml" </dev/null 2>"$work/err" | wc -c)
+    [[ $got == "$big" ]] || { cat "$work/err" >&2; say "runbook passed on $got of $big bytes"; exit 1; }
+    # Peak RSS of the runbook process (and, as a max, its short-lived children).
+    kib=0
+    for _ in $(seq "$rss_runs"); do
+      /usr/bin/time -f %M -o "$work/rss" "$bin" exec --log-dir "$logs" "$work/$s.toml" </dev/null >/dev/null 2>&1
+      k=$(tail -1 "$work/rss")
+      if ((k > kib)); then kib=$k; fi
+    done
+    echo "rss_$s=$kib" >> "$work/info"
+    hf "big_$s" 1 "$big_runs" -n runbook "$bin exec --log-dir $logs $work/$s.toml" -n shell "sh $work/$s.sh"
+  done
+fi
+
+# --- 4. check of 20,000 and 2,000 steps --------------------------------------------------
+if want 4; then
+  say "4/5: check of 2,000 and 20,000 steps"
+  for n in 2000 20000; do bench/gen-chain.sh "$n" > "$work/check-$n.toml"; done
+  "$bin" check "$work/check-20000.toml" >/dev/null
+  hf check 2 "$check_runs" \
+    -n 2000 "$bin check $work/check-2000.toml" -n 20000 "$bin check $work/check-20000.toml"
+fi
+
+# --- 5. stats over 10,000 and 1,000 runs -------------------------------------------------
+if want 5; then
+  say "5/5: stats over 1,000 and 10,000 runs (generating the logs)"
+  for n in 1000 10000; do python3 bench/gen-logs.py "$n" "$work/runs-$n"; done
+  "$bin" --log-dir "$work/runs-10000" stats >/dev/null
+  hf stats 2 "$stats_runs" \
+    -n 1000 "$bin --log-dir $work/runs-1000 stats" -n 10000 "$bin --log-dir $work/runs-10000 stats"
+fi
+
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$work/info"
+if [[ -n ${BENCH_JSON:-} ]]; then mkdir -p "$BENCH_JSON" && cp "$work"/*.json "$work/info" "$BENCH_JSON/"; fi
+
+# --- the table ---------------------------------------------------------------------------
+python3 - "$work" <<'EOF'
+import glob, json, os, statistics, sys
+
+work = sys.argv[1]
+info = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(work, "info")) if "=" in l)
+
+
+def load(name):
+    """Every run of every round of one measurement, per command."""
+    times = {}
+    for p in sorted(glob.glob(os.path.join(work, name + ".r*.json"))):
+        for r in json.load(open(p))["results"]:
+            times.setdefault(r["command"], []).extend(r["times"])
+    if not times:
+        return None
+    return {c: {"median": statistics.median(ts), "mean": statistics.fmean(ts),
+                "stddev": statistics.stdev(ts) if len(ts) > 1 else 0.0, "runs": len(ts)}
+            for c, ts in times.items()}
+
+
+def t(s):
+    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.3f} s"
+
+
+def cell(r):
+    return f"{t(r['median'])} ({t(r['mean'])} ± {t(r['stddev'])}, {r['runs']} runs)"
+
+
+rows, goals = [], []
+
+
+def row(workload, tool, r, floor=None, note=""):
+    ratio = f"{r['median'] / floor['median']:.2f}x" if floor else ""
+    rows.append(f"| {workload} | {tool} | {cell(r)} | {ratio} | {note} |")
+
+
+def goal(workload, what, value, ok):
+    goals.append(f"| {workload} | {what} | {value} | {'yes' if ok else '**no**'} |")
+
+
+def skipped(workload, tool, why):
+    rows.append(f"| {workload} | {tool} | skipped ({why}) | | |")
+
+
+chain, ans = load("chain"), load("ansible")
+if chain:
+    w = "1. chain of 200 `sh -c true`"
+    rb, sh, mk = chain["runbook"], chain["shell"], chain["make"]
+    per = rb["median"] / 200
+    row(w, "shell script (floor)", sh, sh, f"{sh['median'] / 200 * 1000:.2f} ms/step")
+    row(w, f"**runbook** (live, durable log on {info['fs']})", rb, sh, f"{per * 1000:.2f} ms/step")
+    if "runbook-tmpfs" in chain:
+        m = chain["runbook-tmpfs"]
+        row(w, "runbook, log on tmpfs (fdatasync is free)", m, sh,
+            f"{m['median'] / 200 * 1000:.2f} ms/step; not a goal, shows what the sync costs")
+    row(w, "make", mk, sh, f"{mk['median'] / 200 * 1000:.2f} ms/step")
+    if "just" in chain:
+        row(w, "just", chain["just"], sh, f"{chain['just']['median'] / 200 * 1000:.2f} ms/step")
+    else:
+        skipped(w, "just", "not installed; --quick")
+    if ans:
+        a = ans["ansible"]
+        aper = a["median"] / 50
+        rows.append(f"| {w} | Ansible (50 tasks) | {cell(a)} | {aper / (sh['median'] / 200):.0f}x per step "
+                    f"| {aper * 1000:.0f} ms/step |")
+    else:
+        skipped(w, "Ansible (50 tasks)", "not installed; --quick")
+    r1 = rb["median"] / sh["median"]
+    goal(w, "runbook <= 1.35x the shell floor", f"{r1:.2f}x", r1 <= 1.35)
+    r2 = rb["median"] / mk["median"]
+    goal(w, "runbook <= 1.25x make", f"{r2:.2f}x", r2 <= 1.25)
+    if ans:
+        r3 = aper / per
+        goal(w, "runbook >= 100x faster per step than Ansible", f"{r3:.0f}x "
+             f"({per * 1000:.2f} vs {aper * 1000:.0f} ms/step)", r3 >= 100)
+    else:
+        goals.append(f"| {w} | runbook >= 100x faster per step than Ansible | skipped | |")
+
+par = load("par")
+if par:
+    w = "2. 40 x `sleep 0.2`, 8 at a time"
+    rb, sh, mk = par["runbook"], par["shell"], par["make"]
+    row(w, "shell script, `xargs -P 8` (floor)", sh, sh, "ideal: 1.000 s")
+    row(w, "**runbook** `--parallel 8`", rb, sh, f"{rb['median'] / 1.0:.2f}x the ideal")
+    row(w, "make -j8", mk, sh, f"{mk['median'] / 1.0:.2f}x the ideal")
+    if "just" in par:
+        row(w, "just `[parallel]` `--jobs 8`", par["just"], sh, f"{par['just']['median'] / 1.0:.2f}x the ideal")
+    elif info["just"] == "skipped":
+        skipped(w, "just", "not installed; --quick")
+    else:
+        rows.append(f"| {w} | just | n/a | | this just has no parallel mode (`[parallel]` needs 1.42+) |")
+    goal(w, "runbook <= 1.10x the ideal 1.0 s", f"{rb['median']:.3f} s", rb["median"] <= 1.10)
+    r = rb["median"] / mk["median"]
+    goal(w, "runbook no more than 5% slower than make -j8", f"{r:.2f}x", r <= 1.05)
+
+for s, label in (("yes", "`yes` (2-byte lines)"), ("lines", "78-byte log lines")):
+    big = load("big_" + s)
+    if not big:
+        continue
+    w = f"3. 256 MiB of {label} to stdout"
+    rb, sh = big["runbook"], big["shell"]
+    rss = int(info.get("rss_" + s, "0")) / 1024
+    row(w, "same command `\\| cat > /dev/null` (floor)", sh, sh, f"{256 / sh['median']:.0f} MiB/s")
+    row(w, "**runbook**, stdout > /dev/null", rb, sh, f"{256 / rb['median']:.0f} MiB/s; peak RSS {rss:.1f} MiB")
+    r = rb["median"] / sh["median"]
+    goal(w, "runbook <= 1.2x `cat` of the same stream", f"{r:.2f}x", r <= 1.2)
+    goal(w, "runbook's peak RSS <= 64 MiB", f"{rss:.1f} MiB", rss <= 64)
+
+check = load("check")
+if check:
+    w = "4. `runbook check`"
+    a, b = check["2000"], check["20000"]
+    row(w, "2,000 steps", a, None, "")
+    row(w, "20,000 steps", b, None, f"{b['median'] / a['median']:.1f}x the 2,000 (10x is linear)")
+    goal(w, "20,000 steps in < 1 s", t(b["median"]), b["median"] < 1)
+    r = b["median"] / a["median"]
+    goal(w, "20k/2k time ratio <= 12", f"{r:.1f}", r <= 12)
+
+stats = load("stats")
+if stats:
+    w = "5. `runbook stats`"
+    a, b = stats["1000"], stats["10000"]
+    row(w, "1,000 runs", a, None, "")
+    row(w, "10,000 runs", b, None, f"{b['median'] / a['median']:.1f}x the 1,000 (10x is linear)")
+    goal(w, "10,000 runs in < 2 s", t(b["median"]), b["median"] < 2)
+    r = b["median"] / a["median"]
+    goal(w, "10k/1k time ratio <= 12", f"{r:.1f}", r <= 12)
+
+print()
+print(f"runbook benchmarks ({'quick' if info['quick'] == '1' else 'full'} run): {info['nproc']} CPUs, "
+      f"{info['cpu']}, {info['mem']}; temp dir and logs on {info['fs']}; "
+      f"load average {info['load_before']} before, {info['load_after']} after")
+print(f"versions: {info['runbook']}; {info['make']}; just {info['just']}; {info['ansible']}; "
+      f"{info['hyperfine']}; sh = {info['sh']}; {info['python']}; Linux {info['kernel']}")
+if float(info["load_before"].split()[0]) > int(info["nproc"]) / 2:
+    print("(the machine was busy when this started: the timings are inflated and noisy)")
+print()
+print("| workload | tool | median (mean ± σ, runs) | vs the floor | notes |")
+print("|---|---|---|---|---|")
+print("\n".join(rows))
+print()
+print("| workload | goal (issue 6) | measured | met |")
+print("|---|---|---|---|")
+print("\n".join(goals))
+EOF
