@@ -1496,14 +1496,14 @@ impl<'a> StepOutput<'a> {
     fn push(&mut self, stream: Stream, bytes: &[u8]) {
         let k = stream as usize;
         if let Some(piece) = self.split[k].push(bytes, &self.shared.masker) {
-            self.emit(stream, piece);
+            self.emit(stream, &piece);
         }
     }
 
     /// Passes a piece to the display as it is, and to the log as text up to the cap.
-    fn emit(&mut self, stream: Stream, piece: Vec<u8>) {
+    fn emit(&mut self, stream: Stream, piece: &[u8]) {
         let mut sinks = self.shared.sinks();
-        sinks.display.output(self.step, stream, &piece);
+        sinks.display.output(self.step, stream, piece);
         let room = self.shared.output_cap.saturating_sub(self.logged) as usize;
         let keep = piece.len().min(room);
         self.dropped += (piece.len() - keep) as u64;
@@ -1523,7 +1523,7 @@ impl<'a> StepOutput<'a> {
     fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(piece) = self.split[stream as usize].finish(&self.shared.masker) {
-                self.emit(stream, piece);
+                self.emit(stream, &piece);
             }
         }
         if self.dropped > 0 {

@@ -92,7 +92,15 @@ fn char_boundary_before(bytes: &[u8], cut: usize) -> usize {
 
 impl LineSplitter {
     /// Feeds bytes; returns bytes ready to emit, if any.
-    pub fn push(&mut self, bytes: &[u8], masker: &Masker) -> Option<Vec<u8>> {
+    pub fn push<'a>(&mut self, bytes: &'a [u8], masker: &Masker) -> Option<Cow<'a, [u8]>> {
+        // The common case, a read that ends in a newline with nothing pending: its lines go
+        // out without being copied (unless a secret has to be masked in them).
+        if self.pending.is_empty()
+            && let Some(i) = memchr::memrchr(b'\n', bytes)
+        {
+            self.pending.extend_from_slice(&bytes[i + 1..]);
+            return Some(masker.mask_bytes(&bytes[..=i]));
+        }
         // Only the new bytes can hold a newline that was not there before.
         let old = self.pending.len();
         self.pending.extend_from_slice(bytes);
@@ -109,7 +117,7 @@ impl LineSplitter {
         }
         let rest = self.pending.split_off(cut);
         let piece = std::mem::replace(&mut self.pending, rest);
-        Some(masker.mask_bytes(&piece).into_owned())
+        Some(Cow::Owned(masker.mask_bytes(&piece).into_owned()))
     }
 
     /// What is left at the end of the stream.
@@ -139,15 +147,27 @@ mod tests {
     }
 
     #[test]
+    fn whole_lines_are_masked_on_the_fast_path_too() {
+        let m = Masker::new(["hunter2".to_string()]);
+        let mut s = LineSplitter::default();
+        assert_eq!(
+            s.push(b"a hunter2\nb hun", &m).as_deref(),
+            Some(&b"a ***\n"[..])
+        );
+        assert_eq!(s.push(b"ter2\n", &m).as_deref(), Some(&b"b ***\n"[..]));
+        assert_eq!(s.finish(&m), None);
+    }
+
+    #[test]
     fn long_lines_without_secrets_are_emitted_in_pieces() {
         let m = Masker::default();
         let mut s = LineSplitter::default();
         // A character split across two reads is never cut in half.
         let data = "€".repeat(MAX_PIECE);
         let (a, b) = data.as_bytes().split_at(MAX_PIECE * 3 / 2 + 1);
-        let mut out = s.push(a, &m).unwrap_or_default();
+        let mut out = s.push(a, &m).unwrap_or_default().into_owned();
         assert!(std::str::from_utf8(&out).is_ok());
-        out.extend(s.push(b, &m).unwrap_or_default());
+        out.extend_from_slice(&s.push(b, &m).unwrap_or_default());
         out.extend(s.finish(&m).unwrap_or_default());
         assert_eq!(out, data.as_bytes());
         // Bytes that are not UTF-8 pass through unchanged.
@@ -164,8 +184,8 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut data = vec![b'x'; MAX_PIECE];
         data.extend_from_slice(b"secr");
-        let mut all = s.push(&data, &m).unwrap_or_default();
-        all.extend(s.push(b"et\n", &m).unwrap_or_default());
+        let mut all = s.push(&data, &m).unwrap_or_default().into_owned();
+        all.extend_from_slice(&s.push(b"et\n", &m).unwrap_or_default());
         all.extend(s.finish(&m).unwrap_or_default());
         assert!(all.ends_with(b"xx***\n"));
     }
