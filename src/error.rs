@@ -10,6 +10,8 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     pub const LOCKED: u8 = 3;
     pub const INTERRUPTED: u8 = 130;
+    /// The terminal hung up (128 + SIGHUP); the run is left open for `resume`.
+    pub const HANGUP: u8 = 129;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -279,3 +279,43 @@ fn end_of_input_at_the_in_doubt_prompt_aborts_the_resumed_run() {
         .run();
     assert_eq!(Crash::count(&dir), ["one", "two"]);
 }
+
+#[test]
+fn a_lost_terminal_leaves_the_run_open_for_resume() {
+    let test = Test::new().runbook("x", COUNTED);
+    let dir = test.path().to_path_buf();
+    let mut child = Command::new(BIN)
+        .args(["exec", "x"])
+        .current_dir(&dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir, "two.started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(129));
+    let crash = Crash { test };
+    let log = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        !text.contains("run_finished") && !text.contains(r#""step_finished","step":"two""#),
+        "{text}"
+    );
+    let ran = crash.resume(&[], "done\nfrank\n");
+    assert!(
+        ran.stderr().contains("step two (two) started at"),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(Crash::count(&dir), ["one", "two", "three value-1 frank"]);
+}

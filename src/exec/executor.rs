@@ -108,6 +108,8 @@ enum Msg {
 pub struct RunOutcome {
     pub status: RunStatus,
     pub log_path: PathBuf,
+    /// Ended by a hangup, with the run left open for `resume`.
+    pub hung_up: bool,
 }
 
 pub struct Executor {
@@ -224,6 +226,7 @@ impl Executor {
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt()).ok();
         let mut sigterm = signal(SignalKind::terminate()).ok();
+        let mut sighup = signal(SignalKind::hangup()).ok();
         let deadline = self.rb.timeout.map(|t| tokio::time::Instant::now() + t);
         let far = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -246,6 +249,7 @@ impl Executor {
                 Some(msg) = self.rx.recv() => self.handle(msg),
                 Some(_) = recv(&mut sigint) => self.interrupt("SIGINT"),
                 Some(_) = recv(&mut sigterm) => self.interrupt("SIGTERM"),
+                Some(_) = recv(&mut sighup) => return self.hang_up().await,
                 _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && self.stop.is_none() => {
                     let t = self.rb.timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default();
                     self.stop_run(RunStatus::Failed, format!("the run went past its timeout of {t}"));
@@ -287,7 +291,31 @@ impl Executor {
             self.run_id,
             log_path.display()
         ));
-        RunOutcome { status, log_path }
+        RunOutcome {
+            status,
+            log_path,
+            hung_up: false,
+        }
+    }
+
+    /// The terminal went away (SIGHUP): the operator is gone, not done. Running steps are
+    /// killed and the log is left as it stands, with no end for them and no end for the
+    /// run, so `runbook resume` can pick it up and ask honestly about the steps in flight.
+    async fn hang_up(mut self) -> RunOutcome {
+        let _ = self.cancel.send(Cancel::Kill);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.running_auto > 0 {
+            tokio::select! {
+                Some(Msg::Task(..)) = self.rx.recv() => self.running_auto -= 1,
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let log_path = self.shared.sinks().log.path().to_path_buf();
+        RunOutcome {
+            status: RunStatus::Interrupted,
+            log_path,
+            hung_up: true,
+        }
     }
 
     fn skip_ancestors(&mut self, target: usize) {

@@ -393,6 +393,9 @@ fn drive(executor: Executor) -> Result<u8, Error> {
     if let Some(t) = terminal {
         t.restore();
     }
+    if outcome.hung_up {
+        return Ok(exit::HANGUP);
+    }
     Ok(match outcome.status {
         RunStatus::Succeeded => exit::OK,
         RunStatus::Failed | RunStatus::Aborted => exit::FAILED,
