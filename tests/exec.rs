@@ -900,15 +900,7 @@ fn one_live_execution_at_a_time_and_a_crash_releases_the_lock() {
         &runbook_with("[[step]]\nid = \"hold\"\nrun = \"touch started; sleep 30\"\n"),
     );
     let dir = t.path().to_path_buf();
-    let mut first = std::process::Command::new(crate::test::BIN)
-        .args(["exec", "x", "--operator", "alice"])
-        .current_dir(&dir)
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = crate::test::spawn(&dir, &["exec", "x", "--operator", "alice"]);
     let start = Instant::now();
     while !dir.join("started").exists() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
@@ -953,15 +945,7 @@ fn lock_false_allows_concurrent_runs() {
     let text = "[runbook]\ntitle = \"t\"\nlock = false\n\n[[step]]\nid = \"hold\"\nrun = \"touch started; sleep 2\"\n";
     let t = Test::new().runbook("x", text);
     let dir = t.path().to_path_buf();
-    let mut first = std::process::Command::new(crate::test::BIN)
-        .args(["exec", "x"])
-        .current_dir(&dir)
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = crate::test::spawn(&dir, &["exec", "x"]);
     let start = Instant::now();
     while !dir.join("started").exists() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));

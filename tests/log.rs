@@ -20,18 +20,9 @@ run = "echo first line; echo 'it broke' >&2; exit 4"
 fn two_runs() -> Test {
     let t = Test::new().runbook("x", &runbook_with(TWO));
     let dir = t.path().to_path_buf();
-    let bin = crate::test::BIN;
     let run = |args: &[&str], input: &str| {
         use std::io::Write;
-        let mut child = std::process::Command::new(bin)
-            .args(args)
-            .current_dir(&dir)
-            .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = crate::test::spawn(&dir, args);
         child
             .stdin
             .take()

@@ -2,10 +2,10 @@
 //! times each step's side effect happened.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::test::{BIN, Test};
+use crate::test::Test;
 
 const COUNTED: &str = r#"[runbook]
 title = "Counted"
@@ -43,15 +43,7 @@ impl Crash {
     fn kill_when(text: &str, marker: &str) -> Crash {
         let test = Test::new().runbook("x", text);
         let dir = test.path().to_path_buf();
-        let mut child: Child = Command::new(BIN)
-            .args(["exec", "x"])
-            .current_dir(&dir)
-            .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child: Child = crate::test::spawn(&dir, &["exec", "x"]);
         wait_for(&dir, marker);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -284,15 +276,7 @@ fn end_of_input_at_the_in_doubt_prompt_aborts_the_resumed_run() {
 fn a_lost_terminal_leaves_the_run_open_for_resume() {
     let test = Test::new().runbook("x", COUNTED);
     let dir = test.path().to_path_buf();
-    let mut child = Command::new(BIN)
-        .args(["exec", "x"])
-        .current_dir(&dir)
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::test::spawn(&dir, &["exec", "x"]);
     wait_for(&dir, "two.started");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

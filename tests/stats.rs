@@ -4,29 +4,18 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::test::{BIN, Test, runbook_with};
+use crate::test::{Test, runbook_with};
 
 /// Runs `runbook ARGS` in `dir` as [`Test`] does (runbooks in `dir/runbooks`, logs in
 /// `dir/logs`), writing each answer to stdin after its delay in milliseconds, so that a
 /// person's wait at a prompt is real. Returns the exit code.
 fn exec(dir: &Path, args: &[&str], answers: &[(u64, &str)]) -> i32 {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUNBOOK_DIR")
-        .env("HOME", dir)
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::test::spawn(dir, args);
     let mut stdin = child.stdin.take().unwrap();
     for (delay, line) in answers {
         std::thread::sleep(Duration::from_millis(*delay));

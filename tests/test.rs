@@ -256,6 +256,25 @@ impl Ran {
     }
 }
 
+/// Starts `runbook ARGS` in `dir` as [`Test::run`] would (runbooks in `dir/runbooks`, logs
+/// in `dir/logs`), with stdin piped and output discarded, and returns at once: for tests
+/// that feed, signal or kill the process while it runs.
+pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUNBOOK_DIR")
+        .env_remove("NO_COLOR")
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
+}
+
 /// A minimal valid runbook with the given steps appended.
 pub fn runbook_with(steps: &str) -> String {
     format!("[runbook]\ntitle = \"Test\"\n\n{steps}")
