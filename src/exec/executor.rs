@@ -1005,14 +1005,7 @@ impl Executor {
                 self.succeeded_order.push(i);
             }
             self.ready.remove(&i);
-            self.state[i] = State::Done(status);
-            self.finished += 1;
-            for d in self.dependents[i].clone() {
-                self.waiting[d] = self.waiting[d].saturating_sub(1);
-                if self.waiting[d] == 0 {
-                    self.ready.insert(d);
-                }
-            }
+            self.mark_done(i, status);
         }
         for (i, started) in seed.in_doubt {
             self.ready.remove(&i);
@@ -1105,18 +1098,10 @@ impl Executor {
         response: Response,
         reason: Option<String>,
     ) {
+        self.emit_finished(
+            i, phase, status, duration, attempts, exit_code, response, reason,
+        );
         let step = &self.rb.steps[i];
-        self.emit(Event::StepFinished {
-            step: step.id.clone(),
-            kind: kind(step),
-            status,
-            duration_ms: duration.as_millis() as u64,
-            attempts,
-            exit_code,
-            phase,
-            response,
-            reason,
-        });
         if status == StepStatus::Succeeded {
             self.succeeded_order.push(i);
             if let Some(m) = step.milestone {
@@ -1126,9 +1111,14 @@ impl Executor {
                 });
             }
         }
+        self.mark_done(i, status);
+    }
+
+    /// Marks a step as ended and makes the steps waiting only for it ready.
+    fn mark_done(&mut self, i: usize, status: StepStatus) {
         self.state[i] = State::Done(status);
         self.finished += 1;
-        for &d in &self.dependents[i].clone() {
+        for &d in &self.dependents[i] {
             self.waiting[d] = self.waiting[d].saturating_sub(1);
             if self.waiting[d] == 0 {
                 self.ready.insert(d);
@@ -1206,8 +1196,9 @@ impl Executor {
                 match reply.answer {
                     Answer::Run | Answer::Yes | Answer::Done => {}
                     Answer::Skip => {
-                        self.emit_rollback(
+                        self.emit_finished(
                             i,
+                            Phase::Rollback,
                             StepStatus::Skipped,
                             Duration::ZERO,
                             0,
@@ -1218,8 +1209,9 @@ impl Executor {
                         continue;
                     }
                     _ => {
-                        self.emit_rollback(
+                        self.emit_finished(
                             i,
+                            Phase::Rollback,
                             StepStatus::Skipped,
                             Duration::ZERO,
                             0,
@@ -1240,7 +1232,7 @@ impl Executor {
                         if let Msg::Task(j, Phase::Rollback, r) = msg {
                             self.running_auto = self.running_auto.saturating_sub(1);
                             let response = std::mem::take(&mut response);
-                            self.emit_rollback(j, r.status, r.duration, r.attempts, r.exit_code, response, r.reason);
+                            self.emit_finished(j, Phase::Rollback, r.status, r.duration, r.attempts, r.exit_code, response, r.reason);
                             break;
                         }
                     }
@@ -1257,10 +1249,12 @@ impl Executor {
         }
     }
 
+    /// Writes a step's (or its rollback's) `step_finished`.
     #[allow(clippy::too_many_arguments)]
-    fn emit_rollback(
+    fn emit_finished(
         &self,
         i: usize,
+        phase: Phase,
         status: StepStatus,
         duration: Duration,
         attempts: u32,
@@ -1268,14 +1262,15 @@ impl Executor {
         response: Response,
         reason: Option<String>,
     ) {
+        let step = &self.rb.steps[i];
         self.emit(Event::StepFinished {
-            step: self.rb.steps[i].id.clone(),
-            kind: Kind::Auto,
+            step: step.id.clone(),
+            kind: kind(step),
             status,
             duration_ms: duration.as_millis() as u64,
             attempts,
             exit_code,
-            phase: Phase::Rollback,
+            phase,
             response,
             reason,
         });
