@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::event::RollbackMode;
 
 /// Incident-response runbooks as TOML step graphs: validate them, show them, graph them.
 #[derive(Debug, Parser)]
@@ -34,80 +36,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the runbooks in the directory: name, title, steps, manual steps, owner
-    List {
-        /// Print JSON instead of a table
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Show one runbook: params, and its steps in run order
-    Show {
-        /// Runbook name (in the runbooks directory) or path to a .toml file
-        name: String,
-        /// Print JSON instead of text
-        #[arg(long)]
-        json: bool,
-    },
+    Show(ShowArgs),
     /// Validate runbooks and report every error (exit 0 when all are valid, 2 otherwise)
-    Check {
-        /// Runbook names or .toml paths [default: every runbook in the directory]
-        targets: Vec<String>,
-    },
+    Check(CheckArgs),
     /// Run a runbook: automated steps, prompts for manual ones, every timing logged
     #[command(after_long_help = EXEC_HELP)]
-    Exec {
-        /// Runbook name (in the runbooks directory) or path to a .toml file
-        name: String,
-        /// Rehearse: run only `readonly` steps, show every other command, time the drill
-        #[arg(long)]
-        dry_run: bool,
-        /// Set a param (repeatable); checked against its pattern before anything runs
-        #[arg(long = "var", value_name = "KEY=VALUE")]
-        vars: Vec<String>,
-        /// Answer `confirm` prompts with yes (and, in a dry run, manual steps with done)
-        #[arg(long, short)]
-        yes: bool,
-        /// Most automated steps running at once
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-        parallel: u16,
-        /// Incident id recorded in the log (for example INC-1234)
-        #[arg(long, value_name = "ID")]
-        incident: Option<String>,
-        /// When the incident was detected: RFC 3339, or relative such as "15m ago"
-        #[arg(long, value_name = "TIME")]
-        detected_at: Option<String>,
-        /// Who is running this [default: the OS user]
-        #[arg(long, value_name = "NAME")]
-        operator: Option<String>,
-        /// Start at this step: its ancestors are recorded as done before the run
-        #[arg(long, value_name = "STEP")]
-        start_at: Option<String>,
-        /// Undo succeeded steps after a failed or aborted run [default: ask on a terminal, else never]
-        #[arg(long, value_enum, value_name = "MODE")]
-        rollback: Option<crate::exec::RollbackMode>,
-        /// Output recorded in the log per step; the rest is counted, not kept
-        #[arg(long, default_value = "1MiB", value_name = "SIZE")]
-        log_output_cap: String,
-    },
+    Exec(ExecArgs),
     /// Continue a run that did not finish (a crash, a lost terminal), in the same log
-    Resume {
-        /// Run id (a unique prefix is enough), or `latest`
-        run: String,
-        /// Resume even though the runbook file changed since the run started
-        #[arg(long)]
-        force: bool,
-        /// Set a param again; needed for secrets, which the log does not keep
-        #[arg(long = "var", value_name = "KEY=VALUE")]
-        vars: Vec<String>,
-        /// Answer `confirm` prompts with yes
-        #[arg(long, short)]
-        yes: bool,
-        /// Who is resuming [default: the OS user]
-        #[arg(long, value_name = "NAME")]
-        operator: Option<String>,
-        /// Undo succeeded steps if the resumed run fails [default: ask on a terminal, else never]
-        #[arg(long, value_enum, value_name = "MODE")]
-        rollback: Option<crate::exec::RollbackMode>,
-    },
+    Resume(ResumeArgs),
     /// Past runs: list them, or show one as a timeline
     Log {
         #[command(subcommand)]
@@ -115,46 +53,132 @@ pub enum Command {
     },
     /// A postmortem draft of one run: summary, detection, timeline, resolution, action items
     #[command(after_long_help = REPORT_HELP)]
-    Report {
-        /// Run id (a unique prefix is enough), or `latest`
-        run: String,
-        /// Output format [default: markdown; html for a --template named *.html*]
-        #[arg(long, value_enum)]
-        format: Option<ReportFormat>,
-        /// Render with this Handlebars template instead (same context as --format json)
-        #[arg(long, value_name = "FILE")]
-        template: Option<PathBuf>,
-        /// Write the report to this file instead of stdout
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Report(ReportArgs),
     /// Figures over every run: outcomes, durations, MTTR, steps, human time, error budget
     #[command(after_long_help = STATS_HELP)]
-    Stats {
-        /// Only runs of this runbook
-        #[arg(long, value_name = "NAME")]
-        runbook: Option<String>,
-        /// Only runs started within this long ago, such as 7d or 12h
-        #[arg(long, value_name = "DURATION")]
-        since: Option<String>,
-        /// Print one JSON object with every figure (durations in ms) instead of tables
-        #[arg(long)]
-        json: bool,
-        /// Add the error budget of this objective, in percent (such as 99.9); needs --window
-        #[arg(long, value_name = "PERCENT")]
-        slo: Option<String>,
-        /// The period the objective covers, such as 30d; needs --slo
-        #[arg(long, value_name = "DURATION")]
-        window: Option<String>,
-    },
+    Stats(StatsArgs),
     /// Draw a runbook's step graph as Mermaid or Graphviz dot
-    Graph {
-        /// Runbook name (in the runbooks directory) or path to a .toml file
-        name: String,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
-        format: GraphFormat,
-    },
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Runbook name (in the runbooks directory) or path to a .toml file
+    pub name: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Runbook names or .toml paths [default: every runbook in the directory]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Runbook name (in the runbooks directory) or path to a .toml file
+    pub name: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+/// The flags of a run, shared by `exec` and `resume`. A resumed run keeps the options it
+/// was started with unless they are given again.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// Set a param (repeatable); checked against its pattern before anything runs
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Answer `confirm` prompts with yes (and, in a dry run, manual steps with done)
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Most automated steps running at once [default: 4]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: Option<u16>,
+    /// Who is running this [default: the OS user]
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Undo succeeded steps after a failed or aborted run [default: ask on a terminal, else never]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub rollback: Option<RollbackMode>,
+    /// Output recorded in the log per step; the rest is counted, not kept [default: 1MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub log_output_cap: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Runbook name (in the runbooks directory) or path to a .toml file
+    pub name: String,
+    /// Rehearse: run only `readonly` steps, show every other command, time the drill
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub flags: RunFlags,
+    /// Incident id recorded in the log (for example INC-1234)
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// When the incident was detected: RFC 3339, or relative such as "15m ago"
+    #[arg(long, value_name = "TIME")]
+    pub detected_at: Option<String>,
+    /// Start at this step: its ancestors are recorded as done before the run
+    #[arg(long, value_name = "STEP")]
+    pub start_at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (a unique prefix is enough), or `latest`
+    pub run: String,
+    /// Resume even though the runbook file changed since the run started
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run id (a unique prefix is enough), or `latest`
+    pub run: String,
+    /// Output format [default: markdown; html for a --template named *.html*]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Render with this Handlebars template instead (same context as --format json)
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Write the report to this file instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only runs of this runbook
+    #[arg(long, value_name = "NAME")]
+    pub runbook: Option<String>,
+    /// Only runs started within this long ago, such as 7d or 12h
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Print one JSON object with every figure (durations in ms) instead of tables
+    #[arg(long)]
+    pub json: bool,
+    /// Add the error budget of this objective, in percent (such as 99.9); needs --window
+    #[arg(long, value_name = "PERCENT")]
+    pub slo: Option<String>,
+    /// The period the objective covers, such as 30d; needs --slo
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +204,9 @@ Without a terminal, each prompt reads one line from stdin: its first word is the
 (done/yes/y, skip/s, retry/r, abort/a), the rest a note; for `ask`, the line is the value.
 End of input aborts the run.
 
-Exit codes: 0 succeeded, 1 failed or aborted, 2 bad input, 130 interrupted.";
+Exit codes: 0 succeeded, 1 failed or aborted, 2 bad input, 3 the runbook is locked by another
+live run, 4 the execution log could not be written (or another I/O failure), 129 the terminal
+hung up (the run is left open for `resume`), 130 interrupted.";
 
 const REPORT_HELP: &str = "\
 The report holds only what the log holds (secrets are already *** there); impact, root

@@ -9,6 +9,9 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
     pub const LOCKED: u8 = 3;
+    /// Something the tool needs could not be read or written (the execution log on a full
+    /// disk, for one); a run that stops for this is left open for `resume`.
+    pub const IO: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
     /// The terminal hung up (128 + SIGHUP); the run is left open for `resume`.
     pub const HANGUP: u8 = 129;
@@ -28,17 +31,12 @@ pub enum Error {
     /// Another live execution holds the runbook's lock.
     #[error("{0}")]
     Locked(String),
-    /// Errors already printed (diagnostics); only the exit code remains to be given.
-    #[error("{0}")]
-    Reported(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Lookup(_) | Error::Load(_) | Error::Reported(_) | Error::Usage(_) => {
-                exit::BAD_INPUT
-            }
+            Error::Lookup(_) | Error::Load(_) | Error::Usage(_) => exit::BAD_INPUT,
             Error::Locked(_) => exit::LOCKED,
             Error::Output(_) => exit::FAILED,
         }

@@ -1,6 +1,7 @@
-//! The one channel from the executor to its sinks. The executor never prints: it emits
-//! [`Event`]s, and the terminal display and the execution log (spec §4) each turn them
-//! into output. The serialised form of an event *is* a log line.
+//! The facts of a run: what the executor emits and the execution log holds (spec §4). The
+//! serialised form of an event *is* a log line; the terminal display reads the same events.
+
+use std::io;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,14 +48,6 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    /// Whether dependents may run after a step that ended this way.
-    pub fn satisfies(self) -> bool {
-        matches!(
-            self,
-            StepStatus::Succeeded | StepStatus::Skipped | StepStatus::DryRun
-        )
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             StepStatus::Succeeded => "succeeded",
@@ -85,6 +78,58 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
         }
     }
+}
+
+/// What to do with succeeded steps that have a `rollback` when a live run fails (spec §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackMode {
+    Ask,
+    Auto,
+    Never,
+}
+
+/// The options a run was started with, kept in `run_started` so `resume` goes on with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Most automated steps running at once.
+    pub parallel: usize,
+    /// Output kept in the log per step attempt, in bytes.
+    pub output_cap: u64,
+    pub rollback: RollbackMode,
+}
+
+/// Which question a prompt asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptKind {
+    /// A manual step: done / skip / abort.
+    Manual,
+    /// A `confirm = true` step: yes / skip / abort.
+    Confirm,
+    /// A failed step with `on_failure = "prompt"`: retry / skip / abort.
+    Failure,
+    /// A rollback after a failed run: run / skip / stop.
+    Rollback,
+    /// On resume, a step that started and has no recorded end: retry / done / skip / abort.
+    InDoubt,
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A succeeded step whose change is still in place: its rollback was not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRollback {
+    pub step: String,
+    /// The rendered rollback command (secrets as `***`).
+    pub command: String,
 }
 
 /// What a person answered at a prompt.
@@ -152,6 +197,9 @@ pub enum Event {
         detected_at: Option<String>,
         version: String,
         log_path: String,
+        /// Absent in logs written before options were recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<RunOptions>,
     },
     StepStarted {
         step: String,
@@ -183,6 +231,38 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// An attempt failed and another follows after `delay_ms`.
+    StepRetrying {
+        step: String,
+        attempt: u32,
+        reason: String,
+        delay_ms: u64,
+        phase: Phase,
+    },
+    /// A question is on screen; only one at a time.
+    PromptOpened {
+        step: String,
+        prompt: PromptKind,
+    },
+    /// The question was answered, or taken back (`answer` absent).
+    PromptClosed {
+        step: String,
+        prompt: PromptKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<Answer>,
+        shown_ms: u64,
+    },
+    /// Something the operator should know that is not a step's start or end.
+    Notice {
+        level: Level,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    /// The run ends with these changes still applied (newest first): undo them by hand.
+    NotRolledBack {
+        steps: Vec<PendingRollback>,
+    },
     Milestone {
         name: String,
         step: String,
@@ -199,20 +279,23 @@ pub enum Event {
     },
 }
 
-/// One line of the log: an event stamped with its time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    pub ts: String,
-    #[serde(flatten)]
-    pub event: Event,
-}
-
 /// RFC 3339 in UTC with milliseconds, as every log line's `ts`.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Receives events; sinks must not block the executor for long.
-pub trait Sink: Send {
-    fn event(&mut self, event: &Event);
+/// A piece of a step's output, already masked, as it came from the process.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output<'a> {
+    pub step: &'a str,
+    pub phase: Phase,
+    pub stream: Stream,
+    pub bytes: &'a [u8],
+}
+
+/// Receives the run's events and output. Only the log's errors matter: a display that
+/// cannot draw must not stop a run.
+pub(crate) trait Sink: Send {
+    fn event(&mut self, event: &Event) -> io::Result<()>;
+    fn output(&mut self, output: &Output<'_>) -> io::Result<()>;
 }

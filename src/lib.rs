@@ -2,14 +2,15 @@
 //! to the commands; `main.rs` only calls [`run`].
 
 pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod error;
-pub mod event;
-pub mod exec;
-pub mod log;
-pub mod review;
+mod commands;
+mod config;
+mod error;
+mod event;
+mod exec;
+mod log;
+mod review;
 pub mod runbook;
+mod terminal;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -42,96 +43,41 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         })
     };
     let result = match &cli.command {
-        Command::List { json } => commands::list(&config, *json),
-        Command::Show { name, json } => commands::show(&config, name, *json),
-        Command::Check { targets } => commands::check(&config, targets),
-        Command::Graph { name, format } => commands::graph(&config, name, *format),
-        Command::Resume {
-            run,
-            force,
-            vars,
-            yes,
-            operator,
-            rollback,
-        } => exec::resume::resume(
-            &config,
-            &exec::resume::ResumeArgs {
-                run,
-                force: *force,
-                vars,
-                yes: *yes,
-                operator: operator.as_deref(),
-                rollback: *rollback,
-            },
-        ),
+        Command::List(args) => commands::list(&config, args.json),
+        Command::Show(args) => commands::show(&config, &args.name, args.json),
+        Command::Check(args) => commands::check(&config, &args.targets),
+        Command::Graph(args) => commands::graph(&config, &args.name, args.format),
+        Command::Exec(args) => commands::exec::exec(&config, args),
+        Command::Resume(args) => commands::exec::resume(&config, args),
         Command::Log { command } => match command {
             LogCommand::List { runbook, json } => {
                 log_dir().and_then(|d| review::log_cmd::list(&d, runbook.as_deref(), *json))
             }
             LogCommand::Show { run } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
         },
-        Command::Report {
-            run,
-            format,
-            template,
-            output,
-        } => log_dir().and_then(|d| {
+        Command::Report(args) => log_dir().and_then(|d| {
             review::report::report(
                 &d,
                 &review::report::ReportArgs {
-                    run,
-                    format: *format,
-                    template: template.as_deref(),
-                    output: output.as_deref(),
+                    run: &args.run,
+                    format: args.format,
+                    template: args.template.as_deref(),
+                    output: args.output.as_deref(),
                 },
             )
         }),
-        Command::Stats {
-            runbook,
-            since,
-            json,
-            slo,
-            window,
-        } => log_dir().and_then(|d| {
+        Command::Stats(args) => log_dir().and_then(|d| {
             review::stats::stats(
                 &d,
                 &review::stats::StatsArgs {
-                    runbook: runbook.as_deref(),
-                    since: since.as_deref(),
-                    json: *json,
-                    slo: slo.as_deref(),
-                    window: window.as_deref(),
+                    runbook: args.runbook.as_deref(),
+                    since: args.since.as_deref(),
+                    json: args.json,
+                    slo: args.slo.as_deref(),
+                    window: args.window.as_deref(),
                 },
             )
         }),
-        Command::Exec {
-            name,
-            dry_run,
-            vars,
-            yes,
-            parallel,
-            incident,
-            detected_at,
-            operator,
-            start_at,
-            rollback,
-            log_output_cap,
-        } => exec::exec(
-            &config,
-            &exec::ExecArgs {
-                target: name,
-                dry_run: *dry_run,
-                vars,
-                yes: *yes,
-                parallel: usize::from(*parallel),
-                incident: incident.as_deref(),
-                detected_at: detected_at.as_deref(),
-                operator: operator.as_deref(),
-                start_at: start_at.as_deref(),
-                rollback: *rollback,
-                log_output_cap,
-            },
-        ),
     };
     match result {
         Ok(code) => code,
@@ -139,7 +85,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Err(e) => {
             let mut err = std::io::stderr().lock();
             match &e {
-                Error::Reported(_) => {}
                 Error::Load(crate::runbook::LoadError::Invalid(report)) => {
                     let _ = write!(err, "{}", report.render(config.colour));
                 }

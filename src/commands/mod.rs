@@ -2,6 +2,7 @@
 //! needs through [`crate::runbook`] and writes to stdout; diagnostics go to stderr.
 
 mod check;
+pub mod exec;
 mod graph;
 mod list;
 mod show;

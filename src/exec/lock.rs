@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// Who holds a lock, as written in the lock file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Holder {
+pub(crate) struct Holder {
     pub run_id: String,
     pub operator: String,
     pub host: String,
@@ -24,11 +24,11 @@ pub struct Holder {
 }
 
 /// A held lock; dropping it releases it.
-pub struct RunLock {
+pub(crate) struct RunLock {
     _lock: Flock<File>,
 }
 
-pub fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<RunLock, Error> {
+pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<RunLock, Error> {
     let dir = log_dir.join("locks");
     let fail = |what: &str, e: std::io::Error| {
         Error::Usage(format!("cannot {what} the lock in {}: {e}", dir.display()))
@@ -79,7 +79,7 @@ fn describe(runbook: &str, holder: Option<Holder>) -> String {
     let ago = chrono::DateTime::parse_from_rfc3339(&h.since)
         .ok()
         .and_then(|t| chrono::Utc::now().signed_duration_since(t).to_std().ok())
-        .map(|d| format!(", {} ago", crate::exec::display::short(d)))
+        .map(|d| format!(", {} ago", crate::terminal::display::short(d)))
         .unwrap_or_default();
     format!(
         "runbook `{runbook}` is being run by {} on {} (run {}, pid {}) since {}{ago}; one live execution at a time (a --dry-run needs no lock)",

@@ -1,35 +1,52 @@
-//! `runbook resume RUN_ID`: continue a run that did not finish (a crash, a lost terminal,
-//! a killed process) in the same log. Finished steps are not run again, captured and asked
-//! values come back from the log, and a step that started without a recorded end is *in
-//! doubt*: the operator says whether to retry it, record it as done, skip it, or abort.
+//! What `runbook resume` goes on from: the run's log read back, the runbook checked to be
+//! the one that ran, and where the run stands (a [`Seed`]): finished steps are not run
+//! again, captured and asked values come back, and a step that started without a recorded
+//! end is *in doubt*, for the operator to decide.
 
-use std::io::Write;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::executor::{Executor, Seed};
-use super::{Options, ParamValue, RollbackMode};
-use crate::config::Config;
 use crate::error::Error;
-use crate::event::{Event, Mode, Phase, StepStatus};
-use crate::log::{reader, writer::LogWriter};
+use crate::event::{Event, Phase, RunOptions, StepStatus};
+use crate::log::reader;
 use crate::review::Run;
+use crate::runbook::Runbook;
 use crate::runbook::template::value_of;
 
-pub struct ResumeArgs<'a> {
-    pub run: &'a str,
-    pub force: bool,
-    pub vars: &'a [String],
-    pub yes: bool,
-    pub operator: Option<&'a str>,
-    pub rollback: Option<RollbackMode>,
+/// A run to resume, and the runbook it ran.
+pub(crate) struct Found {
+    pub run: Run,
+    pub runbook: Runbook,
+    pub path: PathBuf,
+    /// The log's last line was cut short by a crash.
+    pub torn: bool,
+    /// The options it was started with (absent in older logs).
+    pub options: Option<RunOptions>,
+    /// Lines of the log that could not be read (1-based), skipped.
+    pub skipped_lines: Vec<usize>,
 }
 
-pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
-    let log_dir = super::log_dir(config)?;
-    let path = reader::find(&log_dir, args.run)?;
+/// Where a resumed run stands, from its log.
+#[derive(Debug, Default)]
+pub(crate) struct Seed {
+    /// Steps recorded as finished, in the order they finished, with their status.
+    pub done: Vec<(usize, StepStatus)>,
+    /// Attempts already made per step.
+    pub attempts: Vec<(usize, u32)>,
+    /// Steps that started and have no finish line, with when they started.
+    pub in_doubt: Vec<(usize, String)>,
+    /// Time since the run first started.
+    pub elapsed: Duration,
+    /// Steps of the log the runbook no longer has, and the like.
+    pub warnings: Vec<String>,
+}
+
+/// Finds run `id` in `dir`, and checks that it can be resumed with the runbook it ran.
+pub(crate) fn find(dir: &std::path::Path, id: &str, force: bool) -> Result<Found, Error> {
+    let path = reader::find(dir, id)?;
     let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
     let run = Run::from_log(&log)
         .ok_or_else(|| Error::Usage(format!("{} has no run_started record", path.display())))?;
@@ -40,74 +57,56 @@ pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
             status.as_str()
         )));
     }
-    let runbook_path = log.records.iter().find_map(|(_, e)| match e {
-        Event::RunStarted {
-            runbook_path,
-            runbook_sha256,
-            ..
-        } => Some((runbook_path.clone(), runbook_sha256.clone())),
+    let options = log.records.iter().find_map(|(_, e)| match e {
+        Event::RunStarted { options, .. } => options.clone(),
         _ => None,
     });
-    let (rb_path, sha) = runbook_path.unwrap_or_default();
-    let rb = crate::runbook::load(std::path::Path::new(&rb_path), &run.runbook)?;
-    if rb.sha256 != sha && !args.force {
+    let runbook = crate::runbook::load(std::path::Path::new(&run.runbook_path), &run.runbook)?;
+    if runbook.sha256 != run.runbook_sha256 && !force {
         return Err(Error::Usage(format!(
-            "the runbook {rb_path} changed since run {} started (sha256 {} then, {} now); resuming could run steps that are not the ones begun; check the change, then resume with --force",
+            "the runbook {} changed since run {} started (sha256 {} then, {} now); resuming could run steps that are not the ones begun; check the change, then resume with --force",
+            run.runbook_path,
             run.run_id,
-            short(&sha),
-            short(&rb.sha256)
+            short(&run.runbook_sha256),
+            short(&runbook.sha256)
         )));
     }
+    Ok(Found {
+        skipped_lines: log.skipped_lines,
+        torn: log.torn,
+        run,
+        runbook,
+        path,
+        options,
+    })
+}
 
-    // Params: as logged, except secrets (logged as ***), which come again from --var,
-    // their environment variable or their default.
-    let mut vars: Vec<String> = args.vars.to_vec();
-    for p in &rb.params {
-        let given = args
-            .vars
-            .iter()
-            .any(|v| v.split_once('=').is_some_and(|(k, _)| k == p.name));
-        if p.secret || given {
-            continue;
-        }
-        if let Some(Value::String(v)) = run.params.get(&p.name) {
-            vars.push(format!("{}={v}", p.name));
-        }
-    }
-    let params: Vec<ParamValue> = super::resolve_params(&rb, &vars).map_err(|e| match e {
-        Error::Usage(m) => {
-            Error::Usage(format!("{m} (secrets are not in the log: give them again)"))
-        }
-        other => other,
-    })?;
-
-    let opts = Options {
-        dry_run: run.mode == Mode::DryRun,
-        yes: args.yes,
-        parallel: 4,
-        incident: run.incident.clone(),
-        detected_at: run.detected_at,
-        operator: super::operator_name(args.operator),
-        start_at: None,
-        rollback: args.rollback.unwrap_or_else(super::default_rollback),
-        output_cap: 1024 * 1024,
-    };
-    let (mut tvars, _, masker) = super::variables(&params, &run.run_id, &rb.name, opts.dry_run);
-    let host = super::host_name();
-    let _lock = super::take_lock(&rb, &opts, &log_dir, &run.run_id, &host)?;
-
-    // Where the run stands.
+/// Where `run` stands in `rb`; restores the values its finished steps captured or were
+/// given into `vars`.
+pub(crate) fn seed(
+    rb: &Runbook,
+    run: &Run,
+    skipped_lines: &[usize],
+    vars: &mut Map<String, Value>,
+) -> Seed {
     let mut seed = Seed {
         elapsed: (Utc::now() - run.started).to_std().unwrap_or_default(),
         ..Seed::default()
     };
+    if !skipped_lines.is_empty() {
+        let lines: Vec<String> = skipped_lines.iter().map(|n| n.to_string()).collect();
+        seed.warnings.push(format!(
+            "lines {} of the log could not be read and were skipped: what they recorded is not known",
+            lines.join(", ")
+        ));
+    }
     let mut finished: Vec<(chrono::DateTime<Utc>, usize, StepStatus)> = Vec::new();
     for s in run.steps.iter().filter(|s| s.phase == Phase::Run) {
         let Some(i) = rb.steps.iter().position(|r| r.id == s.step) else {
-            eprintln!(
-                "warning: step {} of the log is no longer in the runbook; ignored",
+            seed.warnings.push(format!(
+                "step {} of the log is no longer in the runbook; ignored",
                 s.step
-            );
+            ));
             continue;
         };
         seed.attempts.push((i, s.attempts));
@@ -117,10 +116,10 @@ pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
                 if status == StepStatus::Succeeded {
                     let step = &rb.steps[i];
                     if let (Some(var), Some(v)) = (&step.capture, &s.captured) {
-                        tvars.insert(var.clone(), value_of(v));
+                        vars.insert(var.clone(), value_of(v));
                     }
                     if let (Some(var), Some(v)) = (&step.ask, &s.value) {
-                        tvars.insert(var.clone(), value_of(v));
+                        vars.insert(var.clone(), value_of(v));
                     }
                 }
             }
@@ -132,40 +131,7 @@ pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
     }
     finished.sort_by_key(|(t, _, _)| *t);
     seed.done = finished.into_iter().map(|(_, i, st)| (i, st)).collect();
-
-    // A crash mid-write leaves a torn line: end it, so the next record starts on its own.
-    if log.torn
-        && let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path)
-    {
-        let _ = f.write_all(b"\n");
-    }
-    let writer = LogWriter::append(&path)
-        .map_err(|e| Error::Usage(format!("cannot append to {}: {e}", path.display())))?;
-    let mut sinks = super::sinks(config, writer);
-    sinks
-        .emit_started(&Event::RunResumed {
-            run_id: run.run_id.clone(),
-            operator: opts.operator.clone(),
-        })
-        .map_err(|e| Error::Usage(format!("cannot write the execution log: {e}")))?;
-    sinks.display.line(&format!(
-        "  {}: {}  (started {}; {} steps finished, {} in doubt)",
-        run.runbook,
-        run.title,
-        run.started.format("%Y-%m-%d %H:%M:%S UTC"),
-        seed.done.len(),
-        seed.in_doubt.len()
-    ));
-    let mut executor = Executor::new(
-        Arc::new(rb),
-        opts,
-        sinks,
-        masker,
-        tvars,
-        super::prompt::for_this_process(),
-    );
-    executor.resume_from(seed);
-    super::drive(executor)
+    seed
 }
 
 fn short(sha: &str) -> &str {

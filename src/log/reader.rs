@@ -12,7 +12,6 @@ use crate::event::{Event, SCHEMA_VERSION};
 /// One log, parsed.
 #[derive(Debug, Clone)]
 pub struct RunLog {
-    pub path: PathBuf,
     pub records: Vec<(DateTime<Utc>, Event)>,
     /// The last line was cut short (the writer crashed mid-line); it was skipped.
     pub torn: bool,
@@ -93,7 +92,6 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
         });
     }
     Ok(RunLog {
-        path: path.to_path_buf(),
         records,
         torn,
         skipped_lines,

@@ -9,16 +9,27 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::event::{Event, timestamp};
+use crate::event::{Event, Output, Phase, Sink, Stream, timestamp};
 
-pub struct LogWriter {
+pub(crate) struct LogWriter {
     file: File,
     path: PathBuf,
+    /// Output kept per step attempt; the rest is counted in one `truncated_bytes` marker.
+    output_cap: u64,
+    /// Output so far of each attempt in flight: logged and dropped bytes.
+    attempts: Vec<Attempt>,
+}
+
+struct Attempt {
+    step: String,
+    phase: Phase,
+    logged: u64,
+    dropped: u64,
 }
 
 impl LogWriter {
     /// Creates `<dir>/<run_id>.jsonl` (mode 0600) in `dir` (created 0700 when missing).
-    pub fn create(dir: &Path, run_id: &str) -> io::Result<Self> {
+    pub(crate) fn create(dir: &Path, run_id: &str, output_cap: u64) -> io::Result<Self> {
         if !dir.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -38,25 +49,31 @@ impl LogWriter {
             .open(&path)?;
         // Make the new directory entry durable too, so the file itself survives a crash.
         File::open(dir)?.sync_all()?;
-        Ok(LogWriter { file, path })
+        Ok(Self::new(file, path, output_cap))
     }
 
     /// Opens an existing log to append to it (for `resume`).
-    pub fn append(path: &Path) -> io::Result<Self> {
+    pub(crate) fn append(path: &Path, output_cap: u64) -> io::Result<Self> {
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok(LogWriter {
-            file,
-            path: path.to_path_buf(),
-        })
+        Ok(Self::new(file, path.to_path_buf(), output_cap))
     }
 
-    pub fn path(&self) -> &Path {
+    fn new(file: File, path: PathBuf, output_cap: u64) -> Self {
+        LogWriter {
+            file,
+            path,
+            output_cap,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one record; durable ones are on disk when this returns.
-    pub fn write(&mut self, event: &Event) -> io::Result<()> {
-        /// The written form of a [`crate::event::Record`], borrowing the event.
+    fn write(&mut self, event: &Event) -> io::Result<()> {
+        /// One line of the log, borrowing the event.
         #[derive(serde::Serialize)]
         struct Line<'a> {
             ts: String,
@@ -75,6 +92,82 @@ impl LogWriter {
         }
         Ok(())
     }
+
+    fn attempt(&mut self, step: &str, phase: Phase) -> Option<usize> {
+        self.attempts
+            .iter()
+            .position(|a| a.phase == phase && a.step == step)
+    }
+
+    /// Ends the output of an attempt: writes the truncation marker if bytes were dropped.
+    fn end_attempt(&mut self, step: &str, phase: Phase) -> io::Result<()> {
+        let Some(i) = self.attempt(step, phase) else {
+            return Ok(());
+        };
+        let a = self.attempts.swap_remove(i);
+        if a.dropped == 0 {
+            return Ok(());
+        }
+        self.write(&Event::StepOutput {
+            step: a.step,
+            stream: Stream::Stdout,
+            text: String::new(),
+            phase,
+            truncated_bytes: Some(a.dropped),
+        })
+    }
+}
+
+impl Sink for LogWriter {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::StepStarted { step, phase, .. } => {
+                self.end_attempt(step, *phase)?;
+                self.attempts.push(Attempt {
+                    step: step.clone(),
+                    phase: *phase,
+                    logged: 0,
+                    dropped: 0,
+                });
+            }
+            Event::StepRetrying { step, phase, .. } | Event::StepFinished { step, phase, .. } => {
+                self.end_attempt(step, *phase)?
+            }
+            _ => {}
+        }
+        self.write(event)
+    }
+
+    fn output(&mut self, out: &Output<'_>) -> io::Result<()> {
+        let cap = self.output_cap;
+        let i = match self.attempt(out.step, out.phase) {
+            Some(i) => i,
+            None => {
+                self.attempts.push(Attempt {
+                    step: out.step.to_string(),
+                    phase: out.phase,
+                    logged: 0,
+                    dropped: 0,
+                });
+                self.attempts.len() - 1
+            }
+        };
+        let a = &mut self.attempts[i];
+        let room = cap.saturating_sub(a.logged) as usize;
+        let keep = out.bytes.len().min(room);
+        a.dropped += (out.bytes.len() - keep) as u64;
+        if keep == 0 {
+            return Ok(());
+        }
+        a.logged += keep as u64;
+        self.write(&Event::StepOutput {
+            step: out.step.to_string(),
+            stream: out.stream,
+            text: String::from_utf8_lossy(&out.bytes[..keep]).into_owned(),
+            phase: out.phase,
+            truncated_bytes: None,
+        })
+    }
 }
 
 fn meta_owned(meta: &std::fs::Metadata) -> bool {
@@ -90,10 +183,19 @@ fn meta_owned(meta: &std::fs::Metadata) -> bool {
 /// in doubt on resume (the safe side). This halves the syncs of a chain of commands.
 fn durable(event: &Event) -> bool {
     match event {
-        Event::StepOutput { .. } => false,
+        Event::RunStarted { .. }
+        | Event::StepStarted { .. }
+        | Event::Milestone { .. }
+        | Event::RunResumed { .. }
+        | Event::RunFinished { .. } => true,
         Event::StepFinished { kind, response, .. } => {
             *kind == crate::event::Kind::Manual || response.answer.is_some()
         }
-        _ => true,
+        Event::StepOutput { .. }
+        | Event::StepRetrying { .. }
+        | Event::PromptOpened { .. }
+        | Event::PromptClosed { .. }
+        | Event::Notice { .. }
+        | Event::NotRolledBack { .. } => false,
     }
 }

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::Run;
 use crate::commands::{print, print_json, table};
 use crate::error::{Error, exit};
-use crate::exec::display::short;
 use crate::log::reader;
+use crate::terminal::display::short;
 
 /// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
 ///

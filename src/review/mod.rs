@@ -222,7 +222,12 @@ impl Run {
                     run.duration_ms = Some(*duration_ms);
                     run.reason.clone_from(reason);
                 }
-                Event::RunStarted { .. } => {}
+                Event::RunStarted { .. }
+                | Event::StepRetrying { .. }
+                | Event::PromptOpened { .. }
+                | Event::PromptClosed { .. }
+                | Event::Notice { .. }
+                | Event::NotRolledBack { .. } => {}
             }
         }
         Some(run)

@@ -25,8 +25,8 @@ use crate::cli::ReportFormat;
 use crate::commands::print;
 use crate::error::{Error, exit};
 use crate::event::{Answer, Kind, Mode, Phase, StepStatus};
-use crate::exec::display::short;
 use crate::runbook::Runbook;
+use crate::terminal::display::short;
 
 const MARKDOWN: &str = include_str!("../../templates/report.md.hbs");
 const HTML: &str = include_str!("../../templates/report.html.hbs");

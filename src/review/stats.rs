@@ -18,7 +18,7 @@ use super::log_cmd::load_all;
 use crate::commands::{print, print_json, table};
 use crate::error::{Error, exit};
 use crate::event::{Kind, Mode, Phase, RunStatus, StepStatus};
-use crate::exec::display::short;
+use crate::terminal::display::short;
 
 /// The flags of `runbook stats`, as given.
 #[derive(Debug, Clone, Copy, Default)]

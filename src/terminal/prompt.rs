@@ -1,142 +1,44 @@
-//! Asking the operator: dialoguer prompts on a terminal, one line per prompt otherwise
+//! Asking the operator: dialoguer menus on a terminal, one line per prompt otherwise
 //! (spec §3). Prompts block, so the executor calls them from a blocking thread, one at a
 //! time, while automated steps keep running.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use crate::event::Answer;
+use crate::event::{Answer, PromptKind};
+use crate::exec::ask::{PromptError, Prompter, Question, Reply};
 
-/// What the operator is asked.
-#[derive(Debug, Clone)]
-pub enum Question {
-    /// A manual step: instructions, then done / skip / abort (and a value for `ask`).
-    Manual {
-        step: String,
-        title: String,
-        instructions: String,
-        ask: Option<String>,
-    },
-    /// A `confirm = true` step: run it, skip it, or abort the run.
-    Confirm {
-        step: String,
-        title: String,
-        command: String,
-    },
-    /// A failed step with `on_failure = "prompt"`: retry, skip, or abort.
-    Failure {
-        step: String,
-        title: String,
-        what: String,
-    },
-    /// After a failed or aborted run: undo this step, skip it, or stop rolling back.
-    Rollback {
-        step: String,
-        title: String,
-        command: String,
-    },
-    /// On resume, a step that started and never finished: did it complete?
-    InDoubt {
-        step: String,
-        title: String,
-        what: String,
-        started: String,
-    },
-}
-
-impl Question {
-    fn choices(&self) -> &'static [Answer] {
-        match self {
-            Question::Manual { .. } => &[Answer::Done, Answer::Skip, Answer::Abort],
-            Question::Confirm { .. } => &[Answer::Yes, Answer::Skip, Answer::Abort],
-            Question::Failure { .. } => &[Answer::Retry, Answer::Skip, Answer::Abort],
-            Question::Rollback { .. } => &[Answer::Run, Answer::Skip, Answer::Stop],
-            Question::InDoubt { .. } => &[Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort],
+/// The text shown before the choice.
+fn header(q: &Question) -> String {
+    let Question {
+        step, title, body, ..
+    } = q;
+    match q.kind {
+        PromptKind::Manual => {
+            let body: String = body.trim().lines().map(|l| format!("    {l}\n")).collect();
+            format!("manual step {step}: {title}\n{body}")
         }
-    }
-
-    /// What `done` / `yes` / `y` mean here.
-    fn positive(&self) -> Answer {
-        match self {
-            Question::Manual { .. } | Question::InDoubt { .. } => Answer::Done,
-            Question::Confirm { .. } => Answer::Yes,
-            Question::Failure { .. } => Answer::Retry,
-            Question::Rollback { .. } => Answer::Run,
+        PromptKind::Confirm => {
+            format!(
+                "confirm step {step}: {title}\n    will run: {}\n",
+                body.trim()
+            )
         }
-    }
-
-    /// The text shown before the choice.
-    pub fn header(&self) -> String {
-        match self {
-            Question::Manual {
-                step,
-                title,
-                instructions,
-                ..
-            } => {
-                let body: String = instructions
-                    .trim()
-                    .lines()
-                    .map(|l| format!("    {l}\n"))
-                    .collect();
-                format!("manual step {step}: {title}\n{body}")
-            }
-            Question::Confirm {
-                step,
-                title,
-                command,
-            } => {
-                format!(
-                    "confirm step {step}: {title}\n    will run: {}\n",
-                    command.trim()
-                )
-            }
-            Question::Failure { step, title, what } => format!("step {step} ({title}) {what}\n"),
-            Question::Rollback {
-                step,
-                title,
-                command,
-            } => {
-                format!(
-                    "roll back step {step}: {title}\n    will run: {}\n",
-                    command.trim()
-                )
-            }
-            Question::InDoubt {
-                step,
-                title,
-                what,
-                started,
-            } => format!(
-                "step {step} ({title}) started at {started} and has no recorded end: it may or may not have run.\n    {what}\n    retry runs it again; done records that it completed; skip goes on without it\n"
-            ),
+        PromptKind::Failure => format!("step {step} ({title}) {body}\n"),
+        PromptKind::Rollback => {
+            format!(
+                "roll back step {step}: {title}\n    will run: {}\n",
+                body.trim()
+            )
         }
+        PromptKind::InDoubt => format!(
+            "step {step} ({title}) started at {} and has no recorded end: it may or may not have run.\n    {body}\n    retry runs it again; done records that it completed; skip goes on without it\n",
+            q.started.as_deref().unwrap_or("an unknown time")
+        ),
     }
-}
-
-/// The operator's reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub answer: Answer,
-    pub note: Option<String>,
-    pub value: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PromptError {
-    #[error("end of input")]
-    EndOfInput,
-    #[error("interrupted")]
-    Interrupted,
-    #[error("cannot read the answer: {0}")]
-    Io(#[from] io::Error),
-}
-
-pub trait Prompter: Send {
-    fn ask(&mut self, q: &Question) -> Result<Reply, PromptError>;
 }
 
 /// A prompter for this process: dialoguer when stdin and stderr are terminals, else lines.
-pub fn for_this_process() -> Box<dyn Prompter> {
+pub(crate) fn for_this_process() -> Box<dyn Prompter> {
     if io::stdin().is_terminal() && io::stderr().is_terminal() {
         Box::new(TermPrompter)
     } else {
@@ -162,15 +64,15 @@ fn parse_answer(first: &str, choices: &[Answer], positive: Answer) -> Option<Ans
 
 /// The line protocol of spec §3: one line per prompt, its first word the answer and the
 /// rest the note; for `ask`, the line is the value.
-pub struct LinePrompter;
+pub(crate) struct LinePrompter;
 
 impl Prompter for LinePrompter {
     fn ask(&mut self, q: &Question) -> Result<Reply, PromptError> {
         let mut err = io::stderr().lock();
-        let _ = write!(err, "{}", q.header());
+        let _ = write!(err, "{}", header(q));
         let choices = q.choices();
         let words: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
-        if let Question::Manual { ask: Some(var), .. } = q {
+        if let (PromptKind::Manual, Some(var)) = (q.kind, &q.ask) {
             let _ = write!(err, "  {var} (one line; marks the step done): ");
             let _ = err.flush();
             let line = read_line()?;
@@ -226,7 +128,7 @@ fn read_line() -> Result<String, PromptError> {
 }
 
 /// Interactive prompts on the terminal (dialoguer, drawn on stderr).
-pub struct TermPrompter;
+pub(crate) struct TermPrompter;
 
 fn dialoguer_err(e: dialoguer::Error) -> PromptError {
     let dialoguer::Error::IO(e) = e;
@@ -245,7 +147,7 @@ impl Prompter for TermPrompter {
         use dialoguer::theme::ColorfulTheme;
         let term = console::Term::stderr();
         let theme = ColorfulTheme::default();
-        let _ = term.write_str(&format!("\n{}", q.header()));
+        let _ = term.write_str(&format!("\n{}", header(q)));
         let choices = q.choices();
         let items: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
         let pick = dialoguer::Select::with_theme(&theme)
@@ -256,7 +158,7 @@ impl Prompter for TermPrompter {
             .map_err(dialoguer_err)?;
         let answer = choices[pick];
         let mut value = None;
-        if let (Question::Manual { ask: Some(var), .. }, Answer::Done) = (q, answer) {
+        if let (PromptKind::Manual, Some(var), Answer::Done) = (q.kind, &q.ask, answer) {
             let v: String = dialoguer::Input::with_theme(&theme)
                 .with_prompt(var.as_str())
                 .allow_empty(true)

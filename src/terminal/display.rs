@@ -1,4 +1,4 @@
-//! The terminal sink: turns executor events into what the operator sees. On a terminal,
+//! The terminal sink: turns the run's events into what the operator sees. On a terminal,
 //! a spinner per running step (indicatif) with finished steps printed above; elsewhere, or
 //! with `--quiet`, plain lines. Step output goes to stdout, everything else to stderr.
 //! While a prompt is on screen the display is paused and output is held back (bounded).
@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::event::{Event, Mode, Phase, RunStatus, StepStatus, Stream};
+use crate::event::{Event, Level, Mode, Output, Phase, RunStatus, Sink, StepStatus, Stream};
 
 /// Output held back while a prompt is up; beyond this it is only in the log.
 const HOLD_LIMIT: usize = 1024 * 1024;
 
-pub struct Display {
+pub(crate) struct Display {
     fancy: Option<MultiProgress>,
     colour: bool,
     bars: HashMap<String, ProgressBar>,
@@ -30,10 +30,14 @@ pub struct Display {
     held_bytes: usize,
     dropped_bytes: usize,
     out: std::io::Stdout,
+    /// The run and its log, for the last line.
+    run: Option<(String, String)>,
+    /// Commands of steps started in a dry run, to show what would have run.
+    commands: HashMap<String, String>,
 }
 
 impl Display {
-    pub fn new(fancy: bool, colour: bool) -> Self {
+    pub(crate) fn new(fancy: bool, colour: bool) -> Self {
         let fancy =
             fancy.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
         Display {
@@ -48,11 +52,9 @@ impl Display {
             held_bytes: 0,
             dropped_bytes: 0,
             out: std::io::stdout(),
+            run: None,
+            commands: HashMap::new(),
         }
-    }
-
-    pub fn is_fancy(&self) -> bool {
-        self.fancy.is_some()
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -65,7 +67,7 @@ impl Display {
 
     /// A status line on stderr, printed above the spinners; held back while a prompt is
     /// on screen, so the prompt is never drawn over.
-    pub fn line(&mut self, text: &str) {
+    fn line(&mut self, text: &str) {
         if self.paused {
             let mut held = Vec::with_capacity(text.len() + 1);
             held.extend_from_slice(text.as_bytes());
@@ -94,7 +96,7 @@ impl Display {
 
     /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
     /// several steps are running.
-    pub fn output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
+    fn show_output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
         let bytes = if self.overlapped.contains(step) {
             let prefix = format!("[{step}] ");
             let mut out = Vec::with_capacity(bytes.len() + 16);
@@ -133,7 +135,7 @@ impl Display {
     }
 
     /// Hides the spinners and holds output back while a prompt is on screen.
-    pub fn pause(&mut self) {
+    fn pause(&mut self) {
         if let Some(m) = &self.fancy {
             let _ = m.clear();
             m.set_draw_target(ProgressDrawTarget::hidden());
@@ -141,7 +143,7 @@ impl Display {
         self.paused = true;
     }
 
-    pub fn resume(&mut self) {
+    fn resume(&mut self) {
         self.paused = false;
         if let Some(m) = &self.fancy {
             m.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
@@ -159,7 +161,7 @@ impl Display {
         }
     }
 
-    pub fn event(&mut self, event: &Event) {
+    fn show(&mut self, event: &Event) {
         match event {
             Event::RunStarted {
                 run_id,
@@ -171,6 +173,7 @@ impl Display {
                 detected_at,
                 ..
             } => {
+                self.run = Some((run_id.clone(), log_path.clone()));
                 let rehearsal = if *mode == Mode::DryRun {
                     "  (dry run: nothing is changed)"
                 } else {
@@ -233,6 +236,9 @@ impl Display {
                     }
                     None => self.line(&format!("  -> {what}")),
                 }
+                if let Some(c) = command {
+                    self.commands.insert(step.clone(), c.clone());
+                }
                 if let Some(c) = command
                     && self.fancy.is_none()
                 {
@@ -259,6 +265,12 @@ impl Display {
                 self.running.remove(step);
                 self.overlapped.remove(step);
                 let _ = kind;
+                let command = self.commands.remove(step);
+                if let (StepStatus::DryRun, Some(c), true) =
+                    (status, &command, self.fancy.is_some())
+                {
+                    self.line(&format!("  would run {step}: {}", c.trim()));
+                }
                 if let Some(bar) = self.bars.remove(step) {
                     bar.finish_and_clear();
                     if let Some(m) = &self.fancy {
@@ -323,12 +335,45 @@ impl Display {
                     text.push_str(&format!(": {r}"));
                 }
                 self.line(&text);
+                self.finish();
+                if let Some((run_id, log_path)) = &self.run {
+                    let end = format!("  run {run_id}  log {log_path}");
+                    self.line(&end);
+                }
+            }
+            Event::StepRetrying {
+                step,
+                attempt,
+                reason,
+                delay_ms,
+                ..
+            } => self.line(&format!(
+                "  {step} attempt {attempt} {reason}; retrying in {}",
+                humantime::format_duration(Duration::from_millis(*delay_ms))
+            )),
+            Event::PromptOpened { .. } => self.pause(),
+            Event::PromptClosed { .. } => self.resume(),
+            Event::Notice { level, text, .. } => {
+                let text = match level {
+                    Level::Info => format!("  {text}"),
+                    Level::Warning => format!("  {}: {text}", self.paint("33", "warning")),
+                    Level::Error => format!("{}: {text}", self.paint("31", "error")),
+                };
+                self.line(&text);
+            }
+            Event::NotRolledBack { steps } => {
+                let mut text =
+                    String::from("not rolled back (undo by hand if needed, newest first):");
+                for s in steps {
+                    text.push_str(&format!("\n  {}: {}", s.step, s.command.trim()));
+                }
+                self.line(&text);
             }
         }
     }
 
     /// Stops every spinner (the run is over).
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Some(h) = self.header.take() {
             h.finish_and_clear();
         }
@@ -338,6 +383,18 @@ impl Display {
         if let Some(m) = self.fancy.take() {
             let _ = m.clear();
         }
+    }
+}
+
+impl Sink for Display {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        self.show(event);
+        Ok(())
+    }
+
+    fn output(&mut self, out: &Output<'_>) -> std::io::Result<()> {
+        self.show_output(out.step, out.stream, out.bytes);
+        Ok(())
     }
 }
 

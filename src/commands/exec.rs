@@ -1,0 +1,47 @@
+//! `runbook exec` and `runbook resume` as commands: the run prepared from the flags, the
+//! terminal's display and prompts given to it, and its outcome as an exit code (spec §2).
+
+use crate::cli::{ExecArgs, ResumeArgs};
+use crate::config::Config;
+use crate::error::{Error, exit};
+use crate::event::RunStatus;
+use crate::exec::{self, RunOutcome, prepare};
+use crate::terminal::{self, TerminalState, display::Display};
+
+pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
+    run(config, prepare::exec(config, args)?)
+}
+
+pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
+    run(config, prepare::resume(config, args)?)
+}
+
+fn run(config: &Config, prepared: prepare::Prepared) -> Result<u8, Error> {
+    let fancy = !config.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let display = Display::new(fancy, config.colour);
+    let saved = TerminalState::save();
+    let outcome = exec::start(
+        prepared,
+        Box::new(display),
+        terminal::prompt::for_this_process(),
+    );
+    // A prompt interrupted by a signal leaves raw mode on and the cursor hidden.
+    if let Some(t) = saved {
+        t.restore();
+    }
+    Ok(exit_code(&outcome?))
+}
+
+fn exit_code(outcome: &RunOutcome) -> u8 {
+    if outcome.hung_up {
+        return exit::HANGUP;
+    }
+    if outcome.log_failed {
+        return exit::IO;
+    }
+    match outcome.status {
+        RunStatus::Succeeded => exit::OK,
+        RunStatus::Failed | RunStatus::Aborted => exit::FAILED,
+        RunStatus::Interrupted => exit::INTERRUPTED,
+    }
+}

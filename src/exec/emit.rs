@@ -1,0 +1,160 @@
+//! The one road out of the executor: every fact is an [`Event`] given to [`Emitter::emit`],
+//! and every piece of step output to [`Emitter::output`]. Each goes to the durable log
+//! first, then to the display; both are [`Sink`]s. Nothing in `exec/` prints.
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::event::{Event, Level, Output, Sink};
+
+/// The log could not be written: the run cannot be trusted to be recorded from here on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot write the execution log: {0}")]
+pub(crate) struct LogFailed(pub String);
+
+struct Sinks {
+    log: Box<dyn Sink>,
+    display: Box<dyn Sink>,
+    /// Set by the first failed write; the log is not written again after it.
+    failed: Option<LogFailed>,
+}
+
+/// A handle on the sinks, shared by the executor and its tasks.
+#[derive(Clone)]
+pub(crate) struct Emitter {
+    sinks: Arc<Mutex<Sinks>>,
+}
+
+impl Emitter {
+    pub(crate) fn new(log: Box<dyn Sink>, display: Box<dyn Sink>) -> Self {
+        Emitter {
+            sinks: Arc::new(Mutex::new(Sinks {
+                log,
+                display,
+                failed: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Sinks> {
+        // A panic while holding the lock must not lose the rest of the log.
+        self.sinks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `event` in the log (durably where the log says so), then shows it. An error
+    /// means the log could not be written, now or earlier; the display has been told.
+    pub(crate) fn emit(&self, event: &Event) -> Result<(), LogFailed> {
+        let mut sinks = self.lock();
+        let logged = sinks.write(|log| log.event(event));
+        let _ = sinks.display.event(event);
+        logged
+    }
+
+    /// Gives a piece of output to the log (up to its cap) and the display.
+    pub(crate) fn output(&self, output: &Output<'_>) -> Result<(), LogFailed> {
+        let mut sinks = self.lock();
+        let logged = sinks.write(|log| log.output(output));
+        let _ = sinks.display.output(output);
+        logged
+    }
+
+    /// Shows a notice. It is logged too, like every event.
+    pub(crate) fn notice(&self, level: Level, step: Option<&str>, text: String) {
+        let _ = self.emit(&Event::Notice {
+            level,
+            text,
+            step: step.map(str::to_string),
+        });
+    }
+
+    /// Why the log stopped being written, if it did.
+    pub(crate) fn failure(&self) -> Option<LogFailed> {
+        self.lock().failed.clone()
+    }
+}
+
+impl Sinks {
+    fn write(&mut self, f: impl FnOnce(&mut dyn Sink) -> io::Result<()>) -> Result<(), LogFailed> {
+        if let Some(failed) = &self.failed {
+            return Err(failed.clone());
+        }
+        match f(self.log.as_mut()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let failed = LogFailed(e.to_string());
+                self.failed = Some(failed.clone());
+                // Said once, on the display only: the log is what failed.
+                let _ = self.display.event(&Event::Notice {
+                    level: Level::Error,
+                    text: format!("{failed}; no new step starts, and the run stops here"),
+                    step: None,
+                });
+                Err(failed)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A sink that keeps what it receives, and can be told to fail.
+    #[derive(Clone, Default)]
+    pub(crate) struct Memory {
+        pub events: Arc<Mutex<Vec<Event>>>,
+        pub fail: bool,
+    }
+
+    impl Sink for Memory {
+        fn event(&mut self, event: &Event) -> io::Result<()> {
+            if self.fail {
+                return Err(io::Error::other("No space left on device"));
+            }
+            self.events.lock().unwrap().push(event.clone());
+            Ok(())
+        }
+        fn output(&mut self, _: &Output<'_>) -> io::Result<()> {
+            if self.fail {
+                return Err(io::Error::other("No space left on device"));
+            }
+            Ok(())
+        }
+    }
+
+    fn milestone() -> Event {
+        Event::Milestone {
+            name: "mitigated".into(),
+            step: "a".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_log_is_said_once_on_the_display_and_never_written_again() {
+        let log = Memory {
+            fail: true,
+            ..Memory::default()
+        };
+        let display = Memory::default();
+        let shown = display.events.clone();
+        let emitter = Emitter::new(Box::new(log), Box::new(display));
+        assert!(emitter.emit(&milestone()).is_err());
+        assert!(emitter.emit(&milestone()).is_err());
+        let shown = shown.lock().unwrap();
+        let notices = shown
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Notice {
+                        level: Level::Error,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(notices, 1);
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(emitter.failure().is_some());
+    }
+}

@@ -1,0 +1,249 @@
+//! Running an automated step (or one rollback): every attempt as a process, its output on
+//! its way to the sinks (split into lines, masked), its capture, and the waits between
+//! retries. A task reports facts through the [`Emitter`] and its end as a [`TaskResult`].
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::emit::Emitter;
+use super::process::{self, Cancel, Outcome};
+use super::secrets::{LineSplitter, Masker};
+use crate::event::{Event, Kind, Output, Phase, StepStatus, Stream};
+
+/// Most of a step's stdout kept for `capture`.
+const CAPTURE_LIMIT: usize = 1024 * 1024;
+
+/// Everything one task needs, rendered and decided before it starts.
+pub(crate) struct Task {
+    pub step: String,
+    pub phase: Phase,
+    pub spec: process::Spec,
+    /// A rehearsal of a step that changes things: shown and recorded, never run.
+    pub dry: bool,
+    /// Whether stdout is kept for a `capture`.
+    pub capture: bool,
+    /// Number of the first attempt (attempts made earlier, plus one).
+    pub first_attempt: u32,
+    /// Attempts after the first one that fails.
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub retry_backoff: f64,
+    /// When the step started (its first attempt, possibly before a failure prompt).
+    pub started: Instant,
+}
+
+/// The end of one task (all its attempts).
+#[derive(Debug)]
+pub(crate) struct TaskResult {
+    pub status: StepStatus,
+    pub exit_code: Option<i32>,
+    pub attempts: u32,
+    pub duration: Duration,
+    pub capture: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl TaskResult {
+    /// A task that never got to run its command.
+    pub(crate) fn not_run(status: StepStatus, reason: String) -> Self {
+        TaskResult {
+            status,
+            exit_code: None,
+            attempts: 0,
+            duration: Duration::ZERO,
+            capture: None,
+            reason: Some(reason),
+        }
+    }
+
+    /// How the failure reads in a prompt: "failed with exit code 3", "timed out".
+    pub(crate) fn describe_failure(&self) -> String {
+        match (self.status, self.exit_code, &self.reason) {
+            (_, _, Some(reason)) => format!("failed: {reason}"),
+            (StepStatus::TimedOut, _, _) => "timed out".into(),
+            (_, Some(c), _) => format!("failed with exit code {c}"),
+            _ => "failed".into(),
+        }
+    }
+}
+
+impl Task {
+    pub(crate) async fn run(
+        self,
+        emitter: &Emitter,
+        masker: &Masker,
+        cancel: watch::Receiver<Cancel>,
+    ) -> TaskResult {
+        let command = masker.mask(&self.spec.command).into_owned();
+        if self.dry {
+            let _ = emitter.emit(&self.started_event(self.first_attempt, command));
+            return TaskResult {
+                status: StepStatus::DryRun,
+                exit_code: None,
+                attempts: 1,
+                duration: Duration::ZERO,
+                capture: None,
+                reason: None,
+            };
+        }
+        self.attempts(emitter, masker, command, cancel).await
+    }
+
+    fn started_event(&self, attempt: u32, command: String) -> Event {
+        Event::StepStarted {
+            step: self.step.clone(),
+            kind: Kind::Auto,
+            attempt,
+            command: Some(command),
+            phase: self.phase,
+        }
+    }
+
+    async fn attempts(
+        &self,
+        emitter: &Emitter,
+        masker: &Masker,
+        command: String,
+        mut cancel: watch::Receiver<Cancel>,
+    ) -> TaskResult {
+        let mut delay = self.retry_delay;
+        let mut attempts = 0;
+        let mut capture = Vec::new();
+        loop {
+            attempts += 1;
+            let attempt = self.first_attempt + attempts - 1;
+            // The start must be on disk before the process exists (spec §4).
+            if let Err(e) = emitter.emit(&self.started_event(attempt, command.clone())) {
+                return TaskResult {
+                    attempts,
+                    ..TaskResult::not_run(StepStatus::Failed, format!("not started: {e}"))
+                };
+            }
+            capture.clear();
+            let mut out = StepOutput::new(emitter, masker, &self.step, self.phase);
+            let outcome = process::run(
+                &self.spec,
+                |stream, bytes| {
+                    if stream == Stream::Stdout && self.capture && capture.len() < CAPTURE_LIMIT {
+                        let room = CAPTURE_LIMIT - capture.len();
+                        capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    }
+                    out.push(stream, bytes);
+                },
+                cancel.clone(),
+            )
+            .await;
+            out.finish();
+            let (status, exit_code, reason) = self.judge(outcome);
+            let give_up = status == StepStatus::Succeeded
+                || status == StepStatus::Aborted
+                || attempts > self.retries
+                || *cancel.borrow() != Cancel::None;
+            if give_up {
+                let capture = (status == StepStatus::Succeeded && self.capture)
+                    .then(|| String::from_utf8_lossy(&capture).trim().to_string());
+                return TaskResult {
+                    status,
+                    exit_code,
+                    attempts,
+                    duration: self.started.elapsed(),
+                    capture,
+                    reason,
+                };
+            }
+            let _ = emitter.emit(&Event::StepRetrying {
+                step: self.step.clone(),
+                attempt,
+                reason: reason
+                    .unwrap_or_else(|| format!("exited with {}", exit_code.unwrap_or(-1))),
+                delay_ms: delay.as_millis() as u64,
+                phase: self.phase,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.changed() => {}
+            }
+            delay = delay.mul_f64(self.retry_backoff);
+        }
+    }
+
+    /// What an attempt's outcome means for the step.
+    fn judge(
+        &self,
+        outcome: std::io::Result<Outcome>,
+    ) -> (StepStatus, Option<i32>, Option<String>) {
+        match outcome {
+            Ok(Outcome::Exited(0)) => (StepStatus::Succeeded, Some(0), None),
+            Ok(Outcome::Exited(c)) => (StepStatus::Failed, Some(c), None),
+            Ok(Outcome::Signalled(s)) => (
+                StepStatus::Failed,
+                None,
+                Some(format!("killed by signal {s}")),
+            ),
+            Ok(Outcome::TimedOut) => (
+                StepStatus::TimedOut,
+                None,
+                self.spec
+                    .timeout
+                    .map(|t| format!("timed out after {}", humantime::format_duration(t))),
+            ),
+            Ok(Outcome::Cancelled) => (
+                StepStatus::Aborted,
+                None,
+                Some("stopped: the run was interrupted".into()),
+            ),
+            Err(e) => (
+                StepStatus::Failed,
+                None,
+                Some(format!("cannot start `sh`: {e}")),
+            ),
+        }
+    }
+}
+
+/// One attempt's output on its way to the sinks: split so that a secret arriving across
+/// two reads is still seen whole, and masked.
+struct StepOutput<'a> {
+    emitter: &'a Emitter,
+    masker: &'a Masker,
+    step: &'a str,
+    phase: Phase,
+    split: [LineSplitter; 2],
+}
+
+impl<'a> StepOutput<'a> {
+    fn new(emitter: &'a Emitter, masker: &'a Masker, step: &'a str, phase: Phase) -> Self {
+        StepOutput {
+            emitter,
+            masker,
+            step,
+            phase,
+            split: [LineSplitter::default(), LineSplitter::default()],
+        }
+    }
+
+    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        if let Some(piece) = self.split[stream as usize].push(bytes, self.masker) {
+            self.emit(stream, &piece);
+        }
+    }
+
+    fn emit(&self, stream: Stream, bytes: &[u8]) {
+        // A failed log write is the executor's to act on: it hears of it at the step's end.
+        let _ = self.emitter.output(&Output {
+            step: self.step,
+            phase: self.phase,
+            stream,
+            bytes,
+        });
+    }
+
+    fn finish(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(piece) = self.split[stream as usize].finish(self.masker) {
+                self.emit(stream, &piece);
+            }
+        }
+    }
+}

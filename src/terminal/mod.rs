@@ -1,0 +1,37 @@
+//! The operator's terminal: the live display (a sink of the run's events) and the prompts
+//! (a `Prompter` for the executor), and the terminal settings put back after a run.
+
+pub(crate) mod display;
+pub(crate) mod prompt;
+
+use std::io::IsTerminal;
+
+/// Whether a person is there to answer: stdin and stderr are both terminals.
+pub(crate) fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The terminal's settings at the start, put back at the end: a prompt interrupted by a
+/// signal leaves raw mode on and the cursor hidden.
+pub(crate) struct TerminalState(nix::sys::termios::Termios);
+
+impl TerminalState {
+    /// The current settings, when stdin is a terminal a person uses.
+    pub(crate) fn save() -> Option<Self> {
+        if !interactive() {
+            return None;
+        }
+        nix::sys::termios::tcgetattr(std::io::stdin())
+            .ok()
+            .map(TerminalState)
+    }
+
+    pub(crate) fn restore(&self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.0,
+        );
+        let _ = console::Term::stderr().show_cursor();
+    }
+}
