@@ -17,6 +17,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The log directory, or why there is none.
+    pub fn log_dir(&self) -> Result<&std::path::Path, crate::error::Error> {
+        self.log_dir.as_deref().ok_or(crate::error::Error::NoLogDir)
+    }
+
     pub fn from_cli(cli: &Cli) -> Self {
         let env_dir = std::env::var_os("RUNBOOK_DIR").filter(|v| !v.is_empty());
         let dir = cli

@@ -17,28 +17,145 @@ pub mod exit {
     pub const HANGUP: u8 = 129;
 }
 
+/// Why a command could not do its job. Messages are lowercase fragments that say what and
+/// where; [`Error::exit_code`] is the one place that maps them to spec §2's exit codes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // Bad input: exit 2.
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("cannot write output: {0}")]
-    Output(#[source] std::io::Error),
-    /// Bad input from the command line or environment, said in one sentence.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A flag whose value cannot be used.
+    #[error("--{flag} `{value}`: {problem}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        problem: String,
+    },
+    #[error("no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)")]
+    NoLogDir,
+    /// A run id that names no run, or more than one.
+    #[error(transparent)]
+    RunRef(#[from] RunRefError),
+    /// A log that is not one, or is from a newer version.
+    #[error(transparent)]
+    BadLog(crate::log::reader::ReadError),
+    #[error("run {run_id} already finished ({status}); there is nothing to resume")]
+    Finished {
+        run_id: String,
+        status: &'static str,
+    },
+    #[error(
+        "the runbook {path} changed since run {run_id} started (sha256 {then} then, {now} now); resuming could run steps that are not the ones begun; check the change, then resume with --force"
+    )]
+    RunbookChanged {
+        path: String,
+        run_id: String,
+        then: String,
+        now: String,
+    },
+    /// Bad input said in one sentence (being replaced by the variants above).
     #[error("{0}")]
     Usage(String),
-    /// Another live execution holds the runbook's lock.
+
+    // Another live run holds the lock: exit 3.
     #[error("{0}")]
     Locked(String),
+
+    // Something could not be read or written: exit 4.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LogFailed(#[from] crate::exec::emit::LogFailed),
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// A `--var` or a param that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    #[error("--var `{0}` is not KEY=VALUE")]
+    NotKeyValue(String),
+    #[error("--var {name}: runbook `{runbook}` has no param `{name}`{hint}")]
+    Unknown {
+        name: String,
+        runbook: String,
+        hint: String,
+    },
+    #[error("--var {0} is given twice")]
+    Twice(String),
+    #[error("param `{name}` is required{what}; give it with --var {name}=VALUE{env}")]
+    Missing {
+        name: String,
+        what: String,
+        env: String,
+    },
+    #[error("param `{name}`: {problem}")]
+    BadPattern { name: String, problem: String },
+    #[error("param `{name}` = {shown} does not match its pattern `{pattern}`")]
+    Mismatch {
+        name: String,
+        shown: String,
+        pattern: String,
+    },
+    /// On resume: a param the log does not hold (a secret) is missing or wrong.
+    #[error("{0} (secrets are not in the log: give them again)")]
+    NotLogged(Box<ParamError>),
+}
+
+/// A run id given on the command line that does not name exactly one run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunRefError {
+    #[error("no runs in {0}")]
+    NoRuns(String),
+    #[error("`{0}` is not a run id (run ids look like 20261126T031200123Z-a1b2c3)")]
+    NotARunId(String),
+    #[error("no run `{id}` in {dir}")]
+    NoRun { id: String, dir: String },
+    #[error("`{id}` matches {n} runs; give more of the id")]
+    Ambiguous { id: String, n: usize },
+}
+
+impl From<crate::log::reader::ReadError> for Error {
+    fn from(e: crate::log::reader::ReadError) -> Self {
+        use crate::log::reader::ReadError;
+        match e {
+            ReadError::Io { path, source } => Error::Io {
+                action: "read",
+                path,
+                source,
+            },
+            other => Error::BadLog(other),
+        }
+    }
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Lookup(_) | Error::Load(_) | Error::Usage(_) => exit::BAD_INPUT,
+            Error::Lookup(_)
+            | Error::Load(_)
+            | Error::Param(_)
+            | Error::Flag { .. }
+            | Error::NoLogDir
+            | Error::RunRef(_)
+            | Error::BadLog(_)
+            | Error::Finished { .. }
+            | Error::RunbookChanged { .. }
+            | Error::Usage(_) => exit::BAD_INPUT,
             Error::Locked(_) => exit::LOCKED,
-            Error::Output(_) => exit::FAILED,
+            Error::Io { .. } | Error::LogFailed(_) | Error::Output(_) | Error::Runtime(_) => {
+                exit::IO
+            }
         }
     }
 }

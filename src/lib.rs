@@ -35,13 +35,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
     };
     let config = Config::from_cli(&cli);
-    let log_dir = || {
-        config.log_dir.clone().ok_or_else(|| {
-            Error::Usage(
-                "no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)".into(),
-            )
-        })
-    };
+    let log_dir = || config.log_dir().map(std::path::Path::to_path_buf);
     let result = match &cli.command {
         Command::List(args) => commands::list(&config, args.json),
         Command::Show(args) => commands::show(&config, &args.name, args.json),

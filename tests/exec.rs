@@ -672,7 +672,7 @@ fn start_at_records_ancestors_as_done_before_the_run() {
     exec(&runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
         .args(&["--start-at", "zz"])
         .status(2)
-        .stderr("error: --start-at: runbook `x` has no step `zz`\n")
+        .stderr("error: --start-at `zz`: runbook `x` has no such step\n")
         .run();
 }
 
@@ -839,7 +839,7 @@ fn detected_at_is_recorded_and_checked() {
     exec(&runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
         .args(&["--detected-at", "yesterday-ish"])
         .status(2)
-        .stderr_has("error: --detected-at `yesterday-ish` is neither RFC 3339")
+        .stderr_has("error: --detected-at `yesterday-ish`: neither RFC 3339")
         .run();
 }
 

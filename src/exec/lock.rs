@@ -30,14 +30,16 @@ pub(crate) struct RunLock {
 
 pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<RunLock, Error> {
     let dir = log_dir.join("locks");
-    let fail = |what: &str, e: std::io::Error| {
-        Error::Usage(format!("cannot {what} the lock in {}: {e}", dir.display()))
+    let fail = |action: &'static str, source: std::io::Error| Error::Io {
+        action,
+        path: dir.clone(),
+        source,
     };
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| fail("create", e))?;
+        .map_err(|e| fail("create the lock in", e))?;
     let path = dir.join(format!("{runbook}.lock"));
     let file = OpenOptions::new()
         .read(true)
@@ -46,7 +48,7 @@ pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<
         .truncate(false)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| fail("open", e))?;
+        .map_err(|e| fail("open the lock in", e))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             let info = serde_json::to_string(holder).unwrap_or_default();
@@ -55,7 +57,7 @@ pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<
                 .and_then(|_| lock.rewind())
                 .and_then(|_| lock.write_all(info.as_bytes()))
                 .and_then(|_| lock.sync_data());
-            written.map_err(|e| fail("write", e))?;
+            written.map_err(|e| fail("write the lock in", e))?;
             Ok(RunLock { _lock: lock })
         }
         Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
@@ -66,7 +68,7 @@ pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<
                 serde_json::from_str::<Holder>(&text).ok(),
             )))
         }
-        Err((_, errno)) => Err(fail("take", std::io::Error::from(errno))),
+        Err((_, errno)) => Err(fail("take the lock in", std::io::Error::from(errno))),
     }
 }
 

@@ -59,11 +59,10 @@ pub(crate) fn start(
     let cap = opts.run.output_cap;
     let (log, first) = match &prepared.log {
         LogPlace::New(dir) => {
-            let log = LogWriter::create(dir, &opts.run_id, cap).map_err(|e| {
-                Error::Usage(format!(
-                    "cannot create the execution log in {}: {e}",
-                    dir.display()
-                ))
+            let log = LogWriter::create(dir, &opts.run_id, cap).map_err(|source| Error::Io {
+                action: "create the execution log in",
+                path: dir.clone(),
+                source,
             })?;
             let first = run_started(&prepared, &host, &log);
             (log, first)
@@ -85,9 +84,7 @@ pub(crate) fn start(
     };
     let emitter = Emitter::new(Box::new(log), display);
     // The run does not begin unless its start is on disk.
-    emitter
-        .emit(&first)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    emitter.emit(&first)?;
     if let Some(seed) = &prepared.seed {
         let rb = &prepared.rb;
         emitter.notice(
@@ -111,7 +108,7 @@ pub(crate) fn start(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+        .map_err(Error::Runtime)?;
     let outcome = runtime.block_on(executor.run(seed));
     // A prompt left waiting on input (after an interrupt) must not keep the process alive.
     runtime.shutdown_background();

@@ -14,7 +14,7 @@ use super::resume::Seed;
 use super::secrets::{MASK, Masker};
 use crate::cli::{ExecArgs, ResumeArgs, RunFlags};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, ParamError};
 use crate::event::{RollbackMode, RunOptions};
 use crate::runbook::template::value_of;
 use crate::runbook::{Runbook, lookup};
@@ -74,16 +74,28 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
     let detected_at = args
         .detected_at
         .as_deref()
-        .map(|t| parse_time(t, now))
-        .transpose()
-        .map_err(|e| Error::Usage(format!("--detected-at {e}")))?;
+        .map(|t| {
+            parse_time(t, now).map_err(|problem| Error::Flag {
+                flag: "detected-at",
+                value: t.to_string(),
+                problem,
+            })
+        })
+        .transpose()?;
     let start_at = match &args.start_at {
         None => None,
         Some(id) => Some(rb.steps.iter().position(|s| &s.id == id).ok_or_else(|| {
-            Error::Usage(format!(
-                "--start-at: runbook `{}` has no step `{id}`",
-                rb.name
-            ))
+            let hint = crate::runbook::diagnostic::did_you_mean(
+                id,
+                rb.steps.iter().map(|s| s.id.as_str()),
+            )
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+            Error::Flag {
+                flag: "start-at",
+                value: id.clone(),
+                problem: format!("runbook `{}` has no such step{hint}", rb.name),
+            }
         })?),
     };
     let opts = Options {
@@ -96,7 +108,7 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         operator: operator_name(args.flags.operator.as_deref()),
         start_at,
     };
-    let log_dir = log_dir(config)?;
+    let log_dir = config.log_dir()?.to_path_buf();
     Ok(assemble(
         rb,
         opts,
@@ -108,7 +120,7 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
 
 /// `runbook resume`: the run's own options and values, from its log.
 pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Error> {
-    let log_dir = log_dir(config)?;
+    let log_dir = config.log_dir()?.to_path_buf();
     let found = super::resume::find(&log_dir, &args.run, args.force)?;
     let rb = found.runbook.clone();
     let run = &found.run;
@@ -128,12 +140,8 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
             vars.push(format!("{}={v}", p.name));
         }
     }
-    let params = resolve_params(&rb, &vars).map_err(|e| match e {
-        Error::Usage(m) => {
-            Error::Usage(format!("{m} (secrets are not in the log: give them again)"))
-        }
-        other => other,
-    })?;
+    let params =
+        resolve_params(&rb, &vars).map_err(|e| Error::from(ParamError::NotLogged(Box::new(e))))?;
     let opts = Options {
         run_id: run.run_id.clone(),
         dry_run: run.mode == crate::event::Mode::DryRun,
@@ -182,7 +190,11 @@ fn run_options(flags: &RunFlags, recorded: Option<&RunOptions>) -> Result<RunOpt
     let output_cap = match &flags.log_output_cap {
         Some(cap) => cap
             .parse::<bytesize::ByteSize>()
-            .map_err(|e| Error::Usage(format!("--log-output-cap `{cap}`: {e}")))?
+            .map_err(|problem| Error::Flag {
+                flag: "log-output-cap",
+                value: cap.clone(),
+                problem,
+            })?
             .as_u64(),
         None => recorded.map_or(DEFAULT_OUTPUT_CAP, |r| r.output_cap),
     };
@@ -208,12 +220,6 @@ fn default_rollback() -> RollbackMode {
     }
 }
 
-fn log_dir(config: &Config) -> Result<PathBuf, Error> {
-    config.log_dir.clone().ok_or_else(|| {
-        Error::Usage("no log directory: set --log-dir or RUNBOOK_LOG_DIR (HOME is not set)".into())
-    })
-}
-
 /// A param's final value, and whether it is secret.
 struct ParamValue {
     name: String,
@@ -223,11 +229,11 @@ struct ParamValue {
 
 /// Resolves every param from `--var`, its environment variable, or its default; checks
 /// names, patterns and required params before anything runs.
-fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Error> {
+fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, ParamError> {
     let mut given: Vec<(String, String)> = Vec::new();
     for v in vars {
         let Some((k, val)) = v.split_once('=') else {
-            return Err(Error::Usage(format!("--var `{v}` is not KEY=VALUE")));
+            return Err(ParamError::NotKeyValue(v.clone()));
         };
         if rb.params.iter().all(|p| p.name != k) {
             let names: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
@@ -236,13 +242,14 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Erro
                 None if names.is_empty() => "; this runbook has no params".into(),
                 None => format!("; its params are {}", names.join(", ")),
             };
-            return Err(Error::Usage(format!(
-                "--var {k}: runbook `{}` has no param `{k}`{hint}",
-                rb.name
-            )));
+            return Err(ParamError::Unknown {
+                name: k.to_string(),
+                runbook: rb.name.clone(),
+                hint,
+            });
         }
         if given.iter().any(|(g, _)| g == k) {
-            return Err(Error::Usage(format!("--var {k} is given twice")));
+            return Err(ParamError::Twice(k.to_string()));
         }
         given.push((k.to_string(), val.to_string()));
     }
@@ -271,26 +278,30 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Erro
                     .as_ref()
                     .map(|d| format!(": {d}"))
                     .unwrap_or_default();
-                return Err(Error::Usage(format!(
-                    "param `{}` is required{what}; give it with --var {}=VALUE{env}",
-                    p.name, p.name
-                )));
+                return Err(ParamError::Missing {
+                    name: p.name.clone(),
+                    what,
+                    env,
+                });
             }
             (None, None, None) => String::new(),
         };
         if let Some(pat) = &p.pattern {
-            let re = regex::Regex::new(pat)
-                .map_err(|e| Error::Usage(format!("param `{}`: {e}", p.name)))?;
+            let re = regex::Regex::new(pat).map_err(|e| ParamError::BadPattern {
+                name: p.name.clone(),
+                problem: e.to_string(),
+            })?;
             if !re.is_match(&value) {
                 let shown = if p.secret {
                     MASK.to_string()
                 } else {
                     format!("{value:?}")
                 };
-                return Err(Error::Usage(format!(
-                    "param `{}` = {shown} does not match its pattern `{pat}`",
-                    p.name
-                )));
+                return Err(ParamError::Mismatch {
+                    name: p.name.clone(),
+                    shown,
+                    pattern: pat.clone(),
+                });
             }
         }
         out.push(ParamValue {
@@ -306,19 +317,19 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Erro
 fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Some(ago) = s.strip_suffix("ago") {
-        let d = humantime::parse_duration(ago.trim()).map_err(|e| format!("`{s}`: {e}"))?;
-        let d = chrono::Duration::from_std(d).map_err(|_| format!("`{s}` is too long ago"))?;
+        let d = humantime::parse_duration(ago.trim()).map_err(|e| e.to_string())?;
+        let d = chrono::Duration::from_std(d).map_err(|_| "too long ago".to_string())?;
         return now
             .checked_sub_signed(d)
-            .ok_or_else(|| format!("`{s}` is too long ago"));
+            .ok_or_else(|| "too long ago".to_string());
     }
     let t = DateTime::parse_from_rfc3339(s)
         .map_err(|e| {
-            format!("`{s}` is neither RFC 3339 (2026-11-26T03:12:00Z) nor relative (15m ago): {e}")
+            format!("neither RFC 3339 (2026-11-26T03:12:00Z) nor relative (15m ago): {e}")
         })?
         .with_timezone(&Utc);
     if t > now + chrono::Duration::seconds(60) {
-        return Err(format!("`{s}` is in the future"));
+        return Err("in the future".to_string());
     }
     Ok(t)
 }

@@ -47,15 +47,14 @@ pub(crate) struct Seed {
 /// Finds run `id` in `dir`, and checks that it can be resumed with the runbook it ran.
 pub(crate) fn find(dir: &std::path::Path, id: &str, force: bool) -> Result<Found, Error> {
     let path = reader::find(dir, id)?;
-    let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
+    let log = reader::read(&path)?;
     let run = Run::from_log(&log)
-        .ok_or_else(|| Error::Usage(format!("{} has no run_started record", path.display())))?;
+        .ok_or_else(|| Error::BadLog(reader::ReadError::NotALog { path: path.clone() }))?;
     if let Some(status) = run.status {
-        return Err(Error::Usage(format!(
-            "run {} already finished ({}); there is nothing to resume",
-            run.run_id,
-            status.as_str()
-        )));
+        return Err(Error::Finished {
+            run_id: run.run_id,
+            status: status.as_str(),
+        });
     }
     let options = log.records.iter().find_map(|(_, e)| match e {
         Event::RunStarted { options, .. } => options.clone(),
@@ -63,13 +62,12 @@ pub(crate) fn find(dir: &std::path::Path, id: &str, force: bool) -> Result<Found
     });
     let runbook = crate::runbook::load(std::path::Path::new(&run.runbook_path), &run.runbook)?;
     if runbook.sha256 != run.runbook_sha256 && !force {
-        return Err(Error::Usage(format!(
-            "the runbook {} changed since run {} started (sha256 {} then, {} now); resuming could run steps that are not the ones begun; check the change, then resume with --force",
-            run.runbook_path,
-            run.run_id,
-            short(&run.runbook_sha256),
-            short(&runbook.sha256)
-        )));
+        return Err(Error::RunbookChanged {
+            path: run.runbook_path,
+            run_id: run.run_id,
+            then: short(&run.runbook_sha256).to_string(),
+            now: short(&runbook.sha256).to_string(),
+        });
     }
     Ok(Found {
         skipped_lines: log.skipped_lines,

@@ -120,17 +120,15 @@ fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
 
 /// Where a run id's log is: `latest` is the newest run; ids never leave the directory.
 pub fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
-    use crate::error::Error;
+    use crate::error::RunRefError;
     if id == "latest" {
-        return all(dir)?
+        return Ok(all(dir)?
             .pop()
-            .ok_or_else(|| Error::Usage(format!("no runs in {}", dir.display())));
+            .ok_or_else(|| RunRefError::NoRuns(dir.display().to_string()))?);
     }
     let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !valid {
-        return Err(Error::Usage(format!(
-            "`{id}` is not a run id (run ids look like 20261126T031200123Z-a1b2c3)"
-        )));
+        return Err(RunRefError::NotARunId(id.to_string()).into());
     }
     let path = dir.join(format!("{id}.jsonl"));
     if path.is_file() {
@@ -146,10 +144,16 @@ pub fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
         .collect();
     match matches.len() {
         1 => Ok(matches.into_iter().next().unwrap_or_default()),
-        0 => Err(Error::Usage(format!("no run `{id}` in {}", dir.display()))),
-        n => Err(Error::Usage(format!(
-            "`{id}` matches {n} runs; give more of the id"
-        ))),
+        0 => Err(RunRefError::NoRun {
+            id: id.to_string(),
+            dir: dir.display().to_string(),
+        }
+        .into()),
+        n => Err(RunRefError::Ambiguous {
+            id: id.to_string(),
+            n,
+        }
+        .into()),
     }
 }
 
@@ -159,11 +163,12 @@ pub fn all(dir: &Path) -> Result<Vec<PathBuf>, crate::error::Error> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::Usage(format!(
-                "cannot read the log directory {}: {e}",
-                dir.display()
-            )));
+        Err(source) => {
+            return Err(Error::Io {
+                action: "read the log directory",
+                path: dir.to_path_buf(),
+                source,
+            });
         }
     };
     let mut out: Vec<PathBuf> = rd
