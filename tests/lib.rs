@@ -14,6 +14,7 @@ mod hostile;
 mod log;
 mod properties;
 mod pty;
+mod recovery;
 mod report;
 mod resume;
 mod stats;

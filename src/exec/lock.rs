@@ -47,6 +47,8 @@ pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<
         .create(true)
         .truncate(false)
         .mode(0o600)
+        // A symlink planted at the lock's path is refused, never followed and overwritten.
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(&path)
         .map_err(|e| fail("open the lock in", e))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

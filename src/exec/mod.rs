@@ -73,8 +73,21 @@ pub(crate) fn start(
             if *torn && let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
                 let _ = f.write_all(b"\n");
             }
-            let log = LogWriter::append(path, cap)
-                .map_err(|e| Error::Usage(format!("cannot append to {}: {e}", path.display())))?;
+            let log = LogWriter::append(path, cap).map_err(|source| {
+                if source.kind() == std::io::ErrorKind::WouldBlock {
+                    Error::Locked(format!(
+                        "run {} is still executing in another runbook process (it holds {}); wait for it to end, or stop it, then resume",
+                        opts.run_id,
+                        path.display()
+                    ))
+                } else {
+                    Error::Io {
+                        action: "append to",
+                        path: path.clone(),
+                        source,
+                    }
+                }
+            })?;
             let first = Event::RunResumed {
                 run_id: opts.run_id.clone(),
                 operator: opts.operator.clone(),

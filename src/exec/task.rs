@@ -10,6 +10,7 @@ use super::emit::Emitter;
 use super::process::{self, Cancel, Outcome};
 use super::secrets::{LineSplitter, Masker};
 use crate::event::{Event, Kind, Output, Phase, StepStatus, Stream};
+use crate::runbook::MAX_DURATION;
 
 /// Most of a step's stdout kept for `capture`.
 const CAPTURE_LIMIT: usize = 1024 * 1024;
@@ -164,7 +165,10 @@ impl Task {
                 _ = tokio::time::sleep(delay) => {}
                 _ = cancel.changed() => {}
             }
-            delay = delay.mul_f64(self.retry_backoff);
+            // Capped, so a long run of retries never overflows the delay.
+            delay = Duration::try_from_secs_f64(delay.as_secs_f64() * self.retry_backoff)
+                .unwrap_or(MAX_DURATION)
+                .min(MAX_DURATION);
         }
     }
 

@@ -6,13 +6,17 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::event::{Event, Output, Phase, Sink, Stream, timestamp};
 
 pub(crate) struct LogWriter {
-    file: File,
+    /// Locked (flock) for as long as the run writes it: a second process cannot resume a
+    /// run that is still executing, whether or not its runbook takes a lock.
+    file: Flock<File>,
     path: PathBuf,
     /// Output kept per step attempt; the rest is counted in one `truncated_bytes` marker.
     output_cap: u64,
@@ -28,7 +32,8 @@ struct Attempt {
 }
 
 impl LogWriter {
-    /// Creates `<dir>/<run_id>.jsonl` (mode 0600) in `dir` (created 0700 when missing).
+    /// Creates `<dir>/<run_id>.jsonl` (mode 0600) in `dir` (created 0700 when missing; an
+    /// existing directory is left as it is: it may be shared, and the files are 0600).
     pub(crate) fn create(dir: &Path, run_id: &str, output_cap: u64) -> io::Result<Self> {
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -36,12 +41,8 @@ impl LogWriter {
                 .mode(0o700)
                 .create(dir)?;
         }
-        // Tighten a directory we own that was created looser (for example by hand).
-        let meta = std::fs::metadata(dir)?;
-        if meta.permissions().mode() & 0o077 != 0 && meta_owned(&meta) {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
         let path = dir.join(format!("{run_id}.jsonl"));
+        // A new file, never one that is there already (nor a symlink planted there).
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -49,22 +50,28 @@ impl LogWriter {
             .open(&path)?;
         // Make the new directory entry durable too, so the file itself survives a crash.
         File::open(dir)?.sync_all()?;
-        Ok(Self::new(file, path, output_cap))
+        Self::new(file, path, output_cap)
     }
 
     /// Opens an existing log to append to it (for `resume`).
     pub(crate) fn append(path: &Path, output_cap: u64) -> io::Result<Self> {
-        let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Self::new(file, path.to_path_buf(), output_cap))
+        let file = OpenOptions::new()
+            .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(path)?;
+        Self::new(file, path.to_path_buf(), output_cap)
     }
 
-    fn new(file: File, path: PathBuf, output_cap: u64) -> Self {
-        LogWriter {
+    /// Takes the file's lock; `WouldBlock` when another process writes it.
+    fn new(file: File, path: PathBuf, output_cap: u64) -> io::Result<Self> {
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, errno)| io::Error::from(errno))?;
+        Ok(LogWriter {
             file,
             path,
             output_cap,
             attempts: Vec::new(),
-        }
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -89,6 +96,15 @@ impl LogWriter {
         self.file.write_all(&line)?;
         if durable(event) {
             self.file.sync_data()?;
+            // A log deleted under a running run (its directory removed by a cleanup job)
+            // would take every later record with it, unseen.
+            use std::os::unix::fs::MetadataExt;
+            if self.file.metadata()?.nlink() == 0 {
+                return Err(io::Error::other(format!(
+                    "{} was deleted while the run was writing it",
+                    self.path.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -168,11 +184,6 @@ impl Sink for LogWriter {
             truncated_bytes: None,
         })
     }
-}
-
-fn meta_owned(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.uid() == nix::unistd::getuid().as_raw()
 }
 
 /// Whether a record is synced to disk before the executor goes on. Every write reaches the

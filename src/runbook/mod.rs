@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use diagnostic::{Diagnostic, Report};
+pub use raw::MAX_DURATION;
 
 /// A runbook that passed every check of spec §1.
 #[derive(Debug, Clone, Serialize)]

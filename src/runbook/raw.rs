@@ -13,6 +13,10 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::{Milestone, OnFailure};
 
+/// Longest duration a runbook may give (a year): far beyond any real timeout, and short enough that
+/// adding it to any instant, or multiplying a retry delay, cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(31_557_600);
+
 /// A value with the byte span it came from.
 #[derive(Debug, Clone)]
 pub struct Loc<T> {
@@ -347,6 +351,14 @@ impl Reader<'_> {
         match humantime::parse_duration(s.value.trim()) {
             Ok(d) if d.is_zero() => {
                 self.err(s.span, format!("`{key}` must be longer than zero"), None);
+                None
+            }
+            Ok(d) if d > MAX_DURATION => {
+                self.err(
+                    s.span,
+                    format!("`{key}` is longer than {}, the longest accepted", humantime::format_duration(MAX_DURATION)),
+                    Some("a runbook waits minutes or hours, not years; no timeout at all means no limit"),
+                );
                 None
             }
             Ok(d) => Some(Loc {
