@@ -150,3 +150,82 @@ fn a_run_still_executing_cannot_be_resumed_twice() {
     assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "a\n");
     drop(t);
 }
+
+/// Runs `runbook ARGS` in `dir` with `dir/logs` on a tmpfs of `kib` KiB, in a mount
+/// namespace of its own; `None` when this machine cannot make one.
+fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::process::Output> {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let root = nix::unistd::getuid().is_root();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.arg(if root { "-m" } else { "-rm" })
+        .arg("sh")
+        .arg("-c")
+        .arg(format!(
+            "mount -t tmpfs -o size={kib}k tmpfs logs || exit 97; exec \"$0\" \"$@\""
+        ))
+        .arg(crate::test::BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUNBOOK_DIR")
+        .env("HOME", dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(std::process::Stdio::null());
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let out = crate::test::wait_with_timeout(child, Duration::from_secs(30));
+    (out.status.code() != Some(97)).then_some(out)
+}
+
+#[test]
+fn a_full_disk_stops_the_run_at_once_with_exit_4_at_every_point() {
+    let steps = r#"[[step]]
+id = "one"
+run = "head -c 3000 /dev/zero | tr '\\0' a; echo"
+
+[[step]]
+id = "two"
+run = "head -c 6000 /dev/zero | tr '\\0' b; echo"
+
+[[step]]
+id = "three"
+run = "head -c 50000 /dev/zero | tr '\\0' c; echo"
+
+[[step]]
+id = "last"
+run = "touch ../last-ran"
+"#;
+    let mut seen_points = std::collections::BTreeSet::new();
+    for kib in [4, 8, 12, 16, 24, 40, 56] {
+        let t = Test::new().runbook("x", &runbook_with(steps));
+        let dir = t.path().to_path_buf();
+        std::fs::create_dir_all(dir.join("work")).unwrap();
+        let Some(out) = on_tiny_disk(&dir, kib, &["exec", "x"]) else {
+            crate::test::skip(
+                "a_full_disk_stops_the_run",
+                "this machine cannot mount a tmpfs in a namespace (unshare -m)",
+            );
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{kib} KiB\n{stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{kib} KiB\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        // How far it got: the last step never starts once the log is full.
+        assert!(
+            !dir.join("last-ran").exists(),
+            "{kib} KiB: `last` ran unrecorded"
+        );
+        // Where it stopped: how many steps it started.
+        seen_points.insert(stderr.matches("  -> ").count());
+    }
+    assert!(
+        seen_points.len() >= 3,
+        "the disk filled at too few points to prove much: {seen_points:?}"
+    );
+}

@@ -279,3 +279,37 @@ pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
 pub fn runbook_with(steps: &str) -> String {
     format!("[runbook]\ntitle = \"Test\"\n\n{steps}")
 }
+
+/// Waits for `child` to exit, killing it (and failing the test) after `limit`.
+pub fn wait_with_timeout(mut child: std::process::Child, limit: std::time::Duration) -> Output {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("wait: {e}"));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("wait: {e}"));
+            panic!(
+                "the binary hung for {limit:?}\n--- stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Says loudly that a test was skipped, and why; fails instead when `CI` is set, where
+/// everything a test needs must be there.
+pub fn skip(test: &str, why: &str) {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(
+        !ci,
+        "{test}: {why}; CI is set, so this is a failure, not a skip"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+}

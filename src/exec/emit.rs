@@ -45,7 +45,7 @@ impl Emitter {
     /// means the log could not be written, now or earlier; the display has been told.
     pub(crate) fn emit(&self, event: &Event) -> Result<(), LogFailed> {
         let mut sinks = self.lock();
-        let logged = sinks.write(|log| log.event(event));
+        let logged = sinks.write(|| what(event), |log| log.event(event));
         let _ = sinks.display.event(event);
         logged
     }
@@ -53,7 +53,10 @@ impl Emitter {
     /// Gives a piece of output to the log (up to its cap) and the display.
     pub(crate) fn output(&self, output: &Output<'_>) -> Result<(), LogFailed> {
         let mut sinks = self.lock();
-        let logged = sinks.write(|log| log.output(output));
+        let logged = sinks.write(
+            || format!("output of step {}", output.step),
+            |log| log.output(output),
+        );
         let _ = sinks.display.output(output);
         logged
     }
@@ -74,7 +77,12 @@ impl Emitter {
 }
 
 impl Sinks {
-    fn write(&mut self, f: impl FnOnce(&mut dyn Sink) -> io::Result<()>) -> Result<(), LogFailed> {
+    /// Writes to the log with `f`; `what` says what the record was, for the operator.
+    fn write(
+        &mut self,
+        what: impl FnOnce() -> String,
+        f: impl FnOnce(&mut dyn Sink) -> io::Result<()>,
+    ) -> Result<(), LogFailed> {
         if let Some(failed) = &self.failed {
             return Err(failed.clone());
         }
@@ -86,12 +94,38 @@ impl Sinks {
                 // Said once, on the display only: the log is what failed.
                 let _ = self.display.event(&Event::Notice {
                     level: Level::Error,
-                    text: format!("{failed}; no new step starts, and the run stops here"),
+                    text: format!(
+                        "{failed}; {} is not recorded. No new step starts; the run stops \
+                         when the running ones end, and is left open for `runbook resume` \
+                         once there is room",
+                        what()
+                    ),
                     step: None,
                 });
                 Err(failed)
             }
         }
+    }
+}
+
+/// What a record says, in a few words: what is lost if it cannot be written.
+fn what(event: &Event) -> String {
+    match event {
+        Event::RunStarted { .. } => "the start of the run".into(),
+        Event::StepStarted { step, .. } => format!("the start of step {step}"),
+        Event::StepOutput { step, .. } => format!("output of step {step}"),
+        Event::StepFinished { step, status, .. } => {
+            format!("the end of step {step} ({})", status.as_str())
+        }
+        Event::StepRetrying { step, .. } => format!("a retry of step {step}"),
+        Event::PromptOpened { step, .. } | Event::PromptClosed { step, .. } => {
+            format!("a prompt for step {step}")
+        }
+        Event::Notice { .. } => "a notice".into(),
+        Event::NotRolledBack { .. } => "the list of changes not rolled back".into(),
+        Event::Milestone { name, .. } => format!("the milestone {name}"),
+        Event::RunResumed { .. } => "the resumption of the run".into(),
+        Event::RunFinished { status, .. } => format!("the end of the run ({})", status.as_str()),
     }
 }
 
