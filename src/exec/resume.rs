@@ -14,8 +14,8 @@ use super::{Options, ParamValue, RollbackMode};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, Mode, Phase, StepStatus};
+use crate::log::run::Run;
 use crate::log::{reader, writer::LogWriter};
-use crate::review::Run;
 use crate::runbook::template::value_of;
 
 pub struct ResumeArgs<'a> {

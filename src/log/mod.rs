@@ -1,6 +1,7 @@
 //! The execution log of spec §4: one JSON Lines file per run, written durably.
 
 pub mod reader;
+pub mod run;
 pub mod writer;
 
 use std::path::PathBuf;

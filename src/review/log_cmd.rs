@@ -1,64 +1,14 @@
 //! `runbook log list` and `runbook log show`: the record of past runs, for people.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::Run;
+use super::{load_all, load_one};
 use crate::commands::{print, print_json, table};
 use crate::error::{Error, exit};
 use crate::exec::display::short;
-use crate::log::reader;
-
-/// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
-///
-/// Reading and parsing is the whole cost of `log list` and `stats` over a long history, so
-/// the files are shared out, in order, among a few threads (one per core, at most four).
-pub fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
-    let paths = reader::all(dir)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let chunk = paths.len().div_ceil(threads).max(64);
-    let parts: Vec<Vec<Result<Run, String>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| load_path(p)).collect()))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut runs = Vec::with_capacity(paths.len());
-    for result in parts.into_iter().flatten() {
-        match result {
-            Ok(run) => runs.push(run),
-            Err(warning) => eprintln!("warning: {warning}; skipped"),
-        }
-    }
-    Ok(runs)
-}
-
-fn load_path(path: &Path) -> Result<Run, String> {
-    let log = reader::read(path).map_err(|e| e.to_string())?;
-    Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
-}
-
-/// Reads one run by id (or `latest`).
-pub fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
-    let path: PathBuf = reader::find(dir, id)?;
-    let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
-    if log.torn {
-        eprintln!(
-            "warning: the last line of {} was cut short (a crash while writing); it is ignored",
-            path.display()
-        );
-    }
-    Run::from_log(&log)
-        .ok_or_else(|| Error::Usage(format!("{} has no run_started record", path.display())))
-}
+use crate::log::run::Run;
 
 fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -223,20 +173,20 @@ pub fn render(run: &Run) -> String {
             .status
             .map_or("in doubt (started, never finished)", |st| st.as_str());
         let mut answer = Vec::new();
-        if let Some(a) = s.answer {
+        if let Some(a) = s.response.answer {
             let word = a.as_str().to_string();
-            answer.push(match &s.operator {
+            answer.push(match &s.response.operator {
                 Some(o) => format!("{word} by {o}"),
                 None => word,
             });
         }
-        if let Some(w) = s.wait_ms.filter(|_| s.answer.is_some()) {
+        if let Some(w) = s.response.wait_ms.filter(|_| s.response.answer.is_some()) {
             answer.push(format!("after {}", fmt_ms(Some(w))));
         }
-        if let Some(v) = &s.value {
+        if let Some(v) = &s.response.value {
             answer.push(format!("value {v:?}"));
         }
-        if let Some(n) = &s.note {
+        if let Some(n) = &s.response.note {
             answer.push(format!("note: {n}"));
         }
         if let Some(r) = &s.reason {

@@ -19,13 +19,14 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use super::log_cmd::{fmt_chrono, load_all, load_one};
-use super::{Run, StepRun};
+use super::log_cmd::fmt_chrono;
+use super::{load_all, load_one};
 use crate::cli::ReportFormat;
 use crate::commands::print;
 use crate::error::{Error, exit};
 use crate::event::{Answer, Kind, Mode, Phase, StepStatus};
 use crate::exec::display::short;
+use crate::log::run::{Run, StepRun};
 use crate::runbook::Runbook;
 
 const MARKDOWN: &str = include_str!("../../templates/report.md.hbs");
@@ -660,11 +661,15 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         r.duration_ms = s.duration_ms;
         r.duration = s.duration_ms.map(|ms| fmt_ms(ms as i64));
         r.attempts = s.attempts;
-        r.answer = s.answer.map(|a| a.as_str().to_string());
-        r.operator = s.answer.and(s.operator.clone());
-        r.wait = s.answer.and(s.wait_ms).map(|ms| fmt_ms(ms as i64));
-        r.value.clone_from(&s.value);
-        r.note.clone_from(&s.note);
+        r.answer = s.response.answer.map(|a| a.as_str().to_string());
+        r.operator = s.response.answer.and(s.response.operator.clone());
+        r.wait = s
+            .response
+            .answer
+            .and(s.response.wait_ms)
+            .map(|ms| fmt_ms(ms as i64));
+        r.value.clone_from(&s.response.value);
+        r.note.clone_from(&s.response.note);
         r.reason.clone_from(&s.reason);
         r.details = details(s);
         timeline.push(r);
@@ -736,11 +741,11 @@ fn resolution(facts: &Facts) -> Resolution {
                     offset: facts.offset(at),
                     duration: fmt_ms(s.duration_ms.unwrap_or(0) as i64),
                     operator: if s.kind == Kind::Manual {
-                        s.operator.clone()
+                        s.response.operator.clone()
                     } else {
                         None
                     },
-                    note: s.note.clone(),
+                    note: s.response.note.clone(),
                 }
             })
             .collect()
@@ -809,8 +814,8 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
 /// Time a person spent on this step: all of a manual step, the prompt wait of others.
 fn people_ms(s: &StepRun) -> u64 {
     match s.kind {
-        Kind::Manual => s.duration_ms.or(s.wait_ms).unwrap_or(0),
-        Kind::Auto => s.answer.and(s.wait_ms).unwrap_or(0),
+        Kind::Manual => s.duration_ms.or(s.response.wait_ms).unwrap_or(0),
+        Kind::Auto => s.response.answer.and(s.response.wait_ms).unwrap_or(0),
     }
 }
 
@@ -838,20 +843,20 @@ fn step_label(s: &StepRun) -> String {
 /// Who answered what, the value typed, the note and the reason, in one line.
 fn details(s: &StepRun) -> String {
     let mut parts = Vec::new();
-    if let Some(a) = s.answer {
+    if let Some(a) = s.response.answer {
         let mut p = a.as_str().to_string();
-        if let Some(o) = &s.operator {
+        if let Some(o) = &s.response.operator {
             p.push_str(&format!(" by {o}"));
         }
-        if let Some(w) = s.wait_ms {
+        if let Some(w) = s.response.wait_ms {
             p.push_str(&format!(" after {}", fmt_ms(w as i64)));
         }
         parts.push(p);
     }
-    if let Some(v) = &s.value {
+    if let Some(v) = &s.response.value {
         parts.push(format!("value \"{v}\""));
     }
-    if let Some(n) = &s.note {
+    if let Some(n) = &s.response.note {
         parts.push(format!("note: {n}"));
     }
     if let Some(code) = s.exit_code.filter(|c| *c != 0) {
@@ -1142,7 +1147,7 @@ fn chart(run: &Run) -> Chart {
         let start = s.started.unwrap_or(origin);
         let end = s.finished.unwrap_or(last);
         let ms = |v: u64| chrono::Duration::milliseconds(v as i64);
-        let wait = s.answer.and(s.wait_ms).map(ms);
+        let wait = s.response.answer.and(s.response.wait_ms).map(ms);
         match (s.kind, s.status) {
             (Kind::Manual, _) => seg(start, end, "wait"),
             (_, None) => seg(start, end, "doubt"),
@@ -1158,7 +1163,7 @@ fn chart(run: &Run) -> Chart {
                     StepStatus::Succeeded => "auto",
                     _ => "failed",
                 };
-                match (s.answer, wait) {
+                match (s.response.answer, wait) {
                     // A confirmation: the person was asked before the step started.
                     (Some(Answer::Yes | Answer::Done | Answer::Run), Some(w)) => {
                         if w > chrono::Duration::zero() {
@@ -1186,7 +1191,7 @@ fn chart(run: &Run) -> Chart {
         if let Some(d) = s.duration_ms {
             tooltip.push_str(&format!(", took {}", fmt_ms(d as i64)));
         }
-        if let Some(w) = s.answer.and(s.wait_ms) {
+        if let Some(w) = s.response.answer.and(s.response.wait_ms) {
             tooltip.push_str(&format!(", waited {} for an answer", fmt_ms(w as i64)));
         }
         tooltip.push_str(&format!(", started at +{}", fmt_chrono(start - origin)));

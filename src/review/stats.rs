@@ -13,12 +13,12 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Run;
-use super::log_cmd::load_all;
+use super::load_all;
 use crate::commands::{print, print_json, table};
 use crate::error::{Error, exit};
 use crate::event::{Kind, Mode, Phase, RunStatus, StepStatus};
 use crate::exec::display::short;
+use crate::log::run::Run;
 
 /// The flags of `runbook stats`, as given.
 #[derive(Debug, Clone, Copy, Default)]
@@ -457,12 +457,16 @@ fn human_time(live: &[&Run]) -> HumanTime {
         let Some(d) = finished_ms(r) else { continue };
         runs += 1;
         run_ms += d.max(0) as u64;
-        wait_ms += r.steps.iter().filter_map(|s| s.wait_ms).sum::<u64>();
+        wait_ms += r
+            .steps
+            .iter()
+            .filter_map(|s| s.response.wait_ms)
+            .sum::<u64>();
     }
     let mut waits: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
     for r in live {
         for s in &r.steps {
-            if let (Kind::Manual, Phase::Run, Some(w)) = (s.kind, s.phase, s.wait_ms) {
+            if let (Kind::Manual, Phase::Run, Some(w)) = (s.kind, s.phase, s.response.wait_ms) {
                 waits
                     .entry((&r.runbook, &s.step))
                     .or_default()
