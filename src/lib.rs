@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub(crate) mod format;
 pub mod log;
 pub mod review;
 pub mod runbook;

@@ -5,7 +5,6 @@ mod check;
 mod graph;
 mod list;
 mod show;
-pub mod table;
 
 use std::io::Write;
 

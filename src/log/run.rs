@@ -84,6 +84,24 @@ impl std::ops::Deref for StepRun {
     }
 }
 
+impl StepRun {
+    /// Time spent waiting on a person at this step: the `wait_ms` its prompt recorded (a
+    /// manual step, a confirmation, a failure prompt). The one definition `report` and
+    /// `stats` share, and the one `runbook stats --help` and docs/stats.md give.
+    pub fn people_ms(&self) -> u64 {
+        self.response.wait_ms.unwrap_or(0)
+    }
+
+    /// The step's id, marked when this is its rollback.
+    pub fn label(&self) -> String {
+        if self.phase == Phase::Rollback {
+            format!("{} (rollback)", self.step)
+        } else {
+            self.step.clone()
+        }
+    }
+}
+
 impl Run {
     /// Builds the run from its log's records, in order.
     pub fn from_log(log: &RunLog) -> Option<Run> {
@@ -253,6 +271,11 @@ impl Run {
             }
         };
         &mut self.steps[i]
+    }
+
+    /// Time spent waiting on people over the whole run (see [`StepRun::people_ms`]).
+    pub fn people_ms(&self) -> u64 {
+        self.steps.iter().map(StepRun::people_ms).sum()
     }
 
     /// Wall time of the run: recorded at its end, else up to its last record.

@@ -5,25 +5,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{load_all, load_one};
-use crate::commands::{print, print_json, table};
+use crate::commands::{print, print_json};
 use crate::error::{Error, exit};
-use crate::exec::display::short;
+use crate::format::{self, delta, row};
 use crate::log::run::Run;
-
-fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-fn fmt_ms(ms: Option<u64>) -> String {
-    ms.map_or("-".into(), |ms| short(std::time::Duration::from_millis(ms)))
-}
-
-pub(super) fn fmt_chrono(d: chrono::Duration) -> String {
-    match d.to_std() {
-        Ok(d) => short(d),
-        Err(_) => format!("-{}", short((-d).to_std().unwrap_or_default())),
-    }
-}
 
 #[derive(Serialize)]
 struct ListEntry<'a> {
@@ -64,41 +49,30 @@ pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Err
         print(&format!("no runs in {}\n", log_dir.display()))?;
         return Ok(exit::OK);
     }
-    let mut rows = vec![
-        [
-            "RUN ID",
-            "RUNBOOK",
-            "MODE",
-            "OPERATOR",
-            "INCIDENT",
-            "STARTED (UTC)",
-            "DURATION",
-            "OUTCOME",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows = vec![row(&[
+        "RUN ID",
+        "RUNBOOK",
+        "MODE",
+        "OPERATOR",
+        "INCIDENT",
+        "STARTED (UTC)",
+        "DURATION",
+        "OUTCOME",
+    ])];
     for r in &runs {
         rows.push(vec![
             r.run_id.clone(),
             r.runbook.clone(),
-            mode_word(r.mode).into(),
+            format::mode(r.mode).into(),
             r.operator.clone(),
             r.incident.clone().unwrap_or_else(|| "-".into()),
-            fmt_time(r.started),
-            r.duration().map_or("-".into(), fmt_chrono),
+            format::datetime(r.started),
+            r.duration().map_or_else(|| "-".into(), delta),
             r.outcome().into(),
         ]);
     }
-    print(&table::render(&rows))?;
+    print(&format::table(&rows))?;
     Ok(exit::OK)
-}
-
-fn mode_word(m: crate::event::Mode) -> &'static str {
-    match m {
-        crate::event::Mode::Live => "live",
-        crate::event::Mode::DryRun => "dry-run",
-    }
 }
 
 pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
@@ -112,7 +86,7 @@ pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
 pub fn render(run: &Run) -> String {
     let mut out = format!("run {}  {}: {}\n", run.run_id, run.runbook, run.title);
     let mut facts = vec![
-        format!("mode {}", mode_word(run.mode)),
+        format!("mode {}", format::mode(run.mode)),
         format!("operator {}", run.operator),
     ];
     facts.push(format!("host {}", run.host));
@@ -120,18 +94,18 @@ pub fn render(run: &Run) -> String {
         facts.push(format!("incident {i}"));
     }
     out.push_str(&format!("  {}\n", facts.join("  ")));
-    out.push_str(&format!("  started {} UTC", fmt_time(run.started)));
+    out.push_str(&format!("  started {} UTC", format::datetime(run.started)));
     if let (Some(d), Some(engage)) = (run.detected_at, run.time_to_engage()) {
         out.push_str(&format!(
             "  (detected {} UTC, {} before)",
-            fmt_time(d),
-            fmt_chrono(engage)
+            format::datetime(d),
+            delta(engage)
         ));
     }
     out.push('\n');
     out.push_str(&format!("  outcome {}", run.outcome()));
     if let Some(d) = run.duration() {
-        out.push_str(&format!(" in {}", fmt_chrono(d)));
+        out.push_str(&format!(" in {}", delta(d)));
     }
     if let Some(r) = &run.reason {
         out.push_str(&format!(": {r}"));
@@ -141,37 +115,34 @@ pub fn render(run: &Run) -> String {
         out.push_str(&format!(
             "  {} at +{} (step {})",
             m.name,
-            fmt_chrono(m.at - run.started),
+            delta(m.at - run.started),
             m.step
         ));
         if let (Some(ttm), "mitigated") = (run.time_to_mitigate(), m.name.as_str()) {
-            out.push_str(&format!(", {} after detection", fmt_chrono(ttm)));
+            out.push_str(&format!(", {} after detection", delta(ttm)));
         }
         out.push('\n');
     }
     for (at, who) in &run.resumed {
         out.push_str(&format!(
             "  resumed at +{} by {who}\n",
-            fmt_chrono(*at - run.started)
+            delta(*at - run.started)
         ));
     }
     if run.torn {
         out.push_str("  note: the log's last line was cut short by a crash and is ignored\n");
     }
     out.push('\n');
-    let mut rows = vec![
-        ["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"]
-            .map(String::from)
-            .to_vec(),
-    ];
+    let mut rows = vec![row(&["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"])];
     let mut tails = Vec::new();
     for s in &run.steps {
         let at = s
             .started
-            .map_or("-".into(), |t| format!("+{}", fmt_chrono(t - run.started)));
-        let status = s
-            .status
-            .map_or("in doubt (started, never finished)", |st| st.as_str());
+            .map_or("-".into(), |t| format!("+{}", delta(t - run.started)));
+        let status = match s.status {
+            None => "in doubt (started, never finished)",
+            st => format::step_status(st),
+        };
         let mut answer = Vec::new();
         if let Some(a) = s.response.answer {
             let word = a.as_str().to_string();
@@ -181,7 +152,7 @@ pub fn render(run: &Run) -> String {
             });
         }
         if let Some(w) = s.response.wait_ms.filter(|_| s.response.answer.is_some()) {
-            answer.push(format!("after {}", fmt_ms(Some(w))));
+            answer.push(format!("after {}", format::millis(w as i64)));
         }
         if let Some(v) = &s.response.value {
             answer.push(format!("value {v:?}"));
@@ -192,21 +163,16 @@ pub fn render(run: &Run) -> String {
         if let Some(r) = &s.reason {
             answer.push(r.clone());
         }
-        let name = if s.phase == crate::event::Phase::Rollback {
-            format!("{} (rollback)", s.step)
-        } else {
-            s.step.clone()
-        };
         rows.push(vec![
             at,
-            fmt_ms(s.duration_ms),
-            status.replace('_', " "),
+            format::millis_or_dash(s.duration_ms.map(|ms| ms as i64)),
+            status.to_string(),
             if s.attempts == 0 {
                 "-".into()
             } else {
                 s.attempts.to_string()
             },
-            name,
+            s.label(),
             answer.join("; "),
         ]);
         let failed = matches!(
@@ -217,12 +183,7 @@ pub fn render(run: &Run) -> String {
             tails.push((s.step.clone(), s.output_tail.clone()));
         }
     }
-    out.push_str(
-        &table::render(&rows)
-            .lines()
-            .map(|l| format!("  {l}\n"))
-            .collect::<String>(),
-    );
+    out.push_str(&format::indented_table(&rows));
     for (step, tail) in tails {
         out.push_str(&format!("\n  last output of {step}:\n"));
         for l in tail {

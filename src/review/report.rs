@@ -19,13 +19,12 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use super::log_cmd::fmt_chrono;
 use super::{load_all, load_one};
 use crate::cli::ReportFormat;
 use crate::commands::print;
 use crate::error::{Error, exit};
 use crate::event::{Answer, Kind, Mode, Phase, StepStatus};
-use crate::exec::display::short;
+use crate::format::{self, delta, millis, percentile, stamp, step_status};
 use crate::log::run::{Run, StepRun};
 use crate::runbook::Runbook;
 
@@ -438,9 +437,9 @@ impl Facts<'_> {
     /// Clock time, with the day only when it is not the day the run started.
     fn clock(&self, t: DateTime<Utc>) -> String {
         if t.date_naive() == self.run.started.date_naive() {
-            t.format("%H:%M:%S").to_string()
+            format::clock(t)
         } else {
-            t.format("%Y-%m-%d %H:%M:%S").to_string()
+            format::datetime(t)
         }
     }
 
@@ -448,19 +447,15 @@ impl Facts<'_> {
     fn offset(&self, t: DateTime<Utc>) -> String {
         let d = t - self.run.started;
         if d < chrono::Duration::zero() {
-            fmt_chrono(d)
+            delta(d)
         } else {
-            format!("+{}", fmt_chrono(d))
+            format!("+{}", delta(d))
         }
     }
 
     fn run_ms(&self) -> Option<i64> {
         self.run.duration().map(|d| d.num_milliseconds())
     }
-}
-
-fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// Builds the report of `run`; `earlier` are earlier runs of the same runbook and mode, and
@@ -481,7 +476,7 @@ pub fn build(run: &Run, earlier: &[Run], runbook: Option<&Runbook>) -> Report {
         } else {
             format!("Postmortem: {}", run.title)
         },
-        date: run.started.format("%Y-%m-%d").to_string(),
+        date: format::day(run.started),
         status: "draft",
         rehearsal,
         mode: run.mode,
@@ -510,7 +505,7 @@ pub fn build(run: &Run, earlier: &[Run], runbook: Option<&Runbook>) -> Report {
             outcome: run.outcome(),
             reason: run.reason.clone(),
             duration_ms: run_ms,
-            duration: run_ms.map(fmt_ms),
+            duration: run_ms.map(millis),
             resumed: run
                 .resumed
                 .iter()
@@ -540,7 +535,7 @@ fn summary(facts: &Facts) -> Summary {
     let run_ms = facts.run_ms();
     let run_steps: Vec<&StepRun> = run.steps.iter().filter(|s| s.phase == Phase::Run).collect();
     let count = |f: &dyn Fn(&StepRun) -> bool| run_steps.iter().filter(|s| f(s)).count();
-    let people_wait_ms: i64 = run.steps.iter().map(|s| people_ms(s) as i64).sum();
+    let people_wait_ms = run.people_ms() as i64;
     let summary = Summary {
         text: String::new(),
         steps: run_steps.len(),
@@ -554,7 +549,7 @@ fn summary(facts: &Facts) -> Summary {
         rollbacks: run.steps.len() - run_steps.len(),
         retried: count(&|s| s.attempts > 1),
         people_wait_ms,
-        people_wait: fmt_ms(people_wait_ms),
+        people_wait: millis(people_wait_ms),
         people_share: run_ms.filter(|ms| *ms > 0).map(|ms| {
             ((people_wait_ms as f64 / ms as f64) * 100.0)
                 .round()
@@ -577,14 +572,14 @@ fn detection(facts: &Facts) -> Detection {
         detected: run.detected_at.is_some(),
         detected_at: run.detected_at.map(stamp),
         time_to_engage_ms: run.time_to_engage().map(|d| d.num_milliseconds()),
-        time_to_engage: run.time_to_engage().map(fmt_chrono),
+        time_to_engage: run.time_to_engage().map(delta),
         mitigated_at: mitigated_at.map(stamp),
         mitigated_by: mitigated_at.map(|_| match mitigated_milestone {
             Some(m) => format!("the mitigated milestone of step {}", m.step),
             None => "the run's successful end".to_string(),
         }),
         time_to_mitigate_ms: time_to_mitigate.map(|d| d.num_milliseconds()),
-        time_to_mitigate: time_to_mitigate.map(fmt_chrono),
+        time_to_mitigate: time_to_mitigate.map(delta),
         resolved_at: run
             .milestones
             .iter()
@@ -651,7 +646,7 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         };
         r.step = Some(s.step.clone());
         r.kind = Some(s.kind);
-        r.status = Some(status_word(s.status).to_string());
+        r.status = Some(step_status(s.status).to_string());
         r.bad = !s.status.is_some_and(|st| {
             matches!(
                 st,
@@ -659,7 +654,7 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
             )
         });
         r.duration_ms = s.duration_ms;
-        r.duration = s.duration_ms.map(|ms| fmt_ms(ms as i64));
+        r.duration = s.duration_ms.map(|ms| millis(ms as i64));
         r.attempts = s.attempts;
         r.answer = s.response.answer.map(|a| a.as_str().to_string());
         r.operator = s.response.answer.and(s.response.operator.clone());
@@ -667,7 +662,7 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
             .response
             .answer
             .and(s.response.wait_ms)
-            .map(|ms| fmt_ms(ms as i64));
+            .map(|ms| millis(ms as i64));
         r.value.clone_from(&s.response.value);
         r.note.clone_from(&s.response.note);
         r.reason.clone_from(&s.reason);
@@ -693,7 +688,7 @@ fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         let mut r = row("run_finished", t, what);
         r.status = Some(status.as_str().to_string());
         r.duration_ms = run_ms.map(|ms| ms.max(0) as u64);
-        r.duration = run_ms.map(fmt_ms);
+        r.duration = run_ms.map(millis);
         timeline.push(r);
     }
     timeline
@@ -709,8 +704,8 @@ fn failed_output(run: &Run) -> Vec<FailedOutput> {
             ) && !s.output_tail.is_empty()
         })
         .map(|s| FailedOutput {
-            step: step_label(s),
-            status: status_word(s.status).to_string(),
+            step: s.label(),
+            status: step_status(s.status).to_string(),
             lines: s.output_tail.clone(),
             text: s.output_tail.join("\n"),
             truncated_bytes: s.truncated_bytes,
@@ -739,7 +734,7 @@ fn resolution(facts: &Facts) -> Resolution {
                     rollback: s.phase == Phase::Rollback,
                     at: facts.clock(at),
                     offset: facts.offset(at),
-                    duration: fmt_ms(s.duration_ms.unwrap_or(0) as i64),
+                    duration: millis(s.duration_ms.unwrap_or(0) as i64),
                     operator: if s.kind == Kind::Manual {
                         s.response.operator.clone()
                     } else {
@@ -768,15 +763,13 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
         run.title,
         run.host,
         run.operator,
-        run.started.format("%Y-%m-%d %H:%M:%S UTC"),
+        stamp(run.started),
     );
     if let Some(i) = &run.incident {
         text.push_str(&format!(" for incident {i}"));
     }
     match (run.status, run.duration()) {
-        (Some(st), Some(d)) => {
-            text.push_str(&format!(", and {} after {}.", st.as_str(), fmt_chrono(d)))
-        }
+        (Some(st), Some(d)) => text.push_str(&format!(", and {} after {}.", st.as_str(), delta(d))),
         _ => text.push_str(", and has not finished (no run_finished in its log)."),
     }
     let mut counts = vec![format!("{} succeeded", s.succeeded)];
@@ -806,38 +799,9 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
         if s.manual_steps == 1 { "" } else { "s" }
     ));
     if let Some(ttm) = run.time_to_mitigate().filter(|_| !rehearsal) {
-        text.push_str(&format!(" Mitigated {} after detection.", fmt_chrono(ttm)));
+        text.push_str(&format!(" Mitigated {} after detection.", delta(ttm)));
     }
     text
-}
-
-/// Time a person spent on this step: all of a manual step, the prompt wait of others.
-fn people_ms(s: &StepRun) -> u64 {
-    match s.kind {
-        Kind::Manual => s.duration_ms.or(s.response.wait_ms).unwrap_or(0),
-        Kind::Auto => s.response.answer.and(s.response.wait_ms).unwrap_or(0),
-    }
-}
-
-fn fmt_ms(ms: i64) -> String {
-    fmt_chrono(chrono::Duration::milliseconds(ms))
-}
-
-fn status_word(status: Option<StepStatus>) -> &'static str {
-    match status {
-        None => "in doubt",
-        Some(StepStatus::TimedOut) => "timed out",
-        Some(StepStatus::DryRun) => "dry run",
-        Some(s) => s.as_str(),
-    }
-}
-
-fn step_label(s: &StepRun) -> String {
-    if s.phase == Phase::Rollback {
-        format!("{} (rollback)", s.step)
-    } else {
-        s.step.clone()
-    }
 }
 
 /// Who answered what, the value typed, the note and the reason, in one line.
@@ -849,7 +813,7 @@ fn details(s: &StepRun) -> String {
             p.push_str(&format!(" by {o}"));
         }
         if let Some(w) = s.response.wait_ms {
-            p.push_str(&format!(" after {}", fmt_ms(w as i64)));
+            p.push_str(&format!(" after {}", millis(w as i64)));
         }
         parts.push(p);
     }
@@ -875,17 +839,17 @@ fn action_items(facts: &Facts, earlier: &[Run]) -> Vec<ActionItem> {
     let named = |id: &str| facts.named(id);
     let total = run
         .duration()
-        .map_or_else(|| "an unfinished run".to_string(), fmt_chrono);
+        .map_or_else(|| "an unfinished run".to_string(), delta);
     let mut items = Vec::new();
 
     let mut manual: Vec<&StepRun> = run
         .steps
         .iter()
         .filter(|s| {
-            s.phase == Phase::Run && s.kind == Kind::Manual && people_ms(s) >= AUTOMATE_MIN_MS
+            s.phase == Phase::Run && s.kind == Kind::Manual && s.people_ms() >= AUTOMATE_MIN_MS
         })
         .collect();
-    manual.sort_by_key(|s| std::cmp::Reverse(people_ms(s)));
+    manual.sort_by_key(|s| std::cmp::Reverse(s.people_ms()));
     for s in manual.into_iter().take(AUTOMATE_TOP) {
         items.push(ActionItem {
             kind: "automate",
@@ -894,7 +858,7 @@ fn action_items(facts: &Facts, earlier: &[Run]) -> Vec<ActionItem> {
             text: format!(
                 "Automate {}: took {} of {total}",
                 named(&s.step),
-                fmt_ms(people_ms(s) as i64)
+                millis(s.people_ms() as i64)
             ),
         });
     }
@@ -913,7 +877,7 @@ fn action_items(facts: &Facts, earlier: &[Run]) -> Vec<ActionItem> {
         };
         match s.status {
             Some(StepStatus::Failed | StepStatus::TimedOut) => {
-                let word = status_word(s.status);
+                let word = step_status(s.status);
                 let tries = if s.attempts > 1 {
                     format!(", {} attempts", s.attempts)
                 } else {
@@ -984,15 +948,16 @@ fn action_items(facts: &Facts, earlier: &[Run]) -> Vec<ActionItem> {
         let (Some(StepStatus::Succeeded), Some(ms)) = (s.status, s.duration_ms) else {
             continue;
         };
-        let mut past: Vec<u64> = earlier
+        let mut past: Vec<i64> = earlier
             .iter()
             .flat_map(|r| r.steps.iter())
             .filter(|p| {
                 p.step == s.step && p.phase == s.phase && p.status == Some(StepStatus::Succeeded)
             })
-            .filter_map(|p| p.duration_ms)
+            .filter_map(|p| p.duration_ms.map(|ms| ms as i64))
             .collect();
-        let Some(median) = median(&mut past) else {
+        past.sort_unstable();
+        let Some(median) = percentile(&past, 50) else {
             continue;
         };
         let ms = ms as i64;
@@ -1012,28 +977,13 @@ fn action_items(facts: &Facts, earlier: &[Run]) -> Vec<ActionItem> {
                     "Find out why {} was slower than usual: took {}, against a median of {} \
                      over {runs} earlier {kind} run{plural}",
                     named(&s.step),
-                    fmt_ms(ms),
-                    fmt_ms(median),
+                    millis(ms),
+                    millis(median),
                 ),
             });
         }
     }
     items
-}
-
-/// The median, in whole milliseconds (the mean of the two middle values for an even count).
-fn median(values: &mut [u64]) -> Option<i64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let n = values.len();
-    let m = if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2
-    };
-    Some(m as i64)
 }
 
 // ── The Gantt chart ───────────────────────────────────────────────────────────────────────
@@ -1180,21 +1130,21 @@ fn chart(run: &Run) -> Chart {
                 }
             }
         }
-        let label = step_label(s);
+        let label = s.label();
         let short_label = if label.chars().count() > LABEL_CHARS {
             let cut: String = label.chars().take(LABEL_CHARS - 1).collect();
             format!("{cut}…")
         } else {
             label.clone()
         };
-        let mut tooltip = format!("{label}: {}", status_word(s.status));
+        let mut tooltip = format!("{label}: {}", step_status(s.status));
         if let Some(d) = s.duration_ms {
-            tooltip.push_str(&format!(", took {}", fmt_ms(d as i64)));
+            tooltip.push_str(&format!(", took {}", millis(d as i64)));
         }
         if let Some(w) = s.response.answer.and(s.response.wait_ms) {
-            tooltip.push_str(&format!(", waited {} for an answer", fmt_ms(w as i64)));
+            tooltip.push_str(&format!(", waited {} for an answer", millis(w as i64)));
         }
-        tooltip.push_str(&format!(", started at +{}", fmt_chrono(start - origin)));
+        tooltip.push_str(&format!(", started at +{}", delta(start - origin)));
         rows.push(ChartRow {
             label: short_label,
             tooltip,
@@ -1214,7 +1164,7 @@ fn chart(run: &Run) -> Chart {
             label: if t == 0 {
                 "0".to_string()
             } else {
-                format!("+{}", short(std::time::Duration::from_millis(t)))
+                format!("+{}", millis(t as i64))
             },
         })
         .collect();
@@ -1274,7 +1224,7 @@ fn chart(run: &Run) -> Chart {
         milestones,
         legend,
         legend_y,
-        span: fmt_ms(span_ms as i64),
+        span: millis(span_ms as i64),
     }
 }
 
@@ -1305,10 +1255,7 @@ mod tests {
     }
 
     #[test]
-    fn medians_and_ticks() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [5, 1, 3]), Some(3));
-        assert_eq!(median(&mut [4, 1, 3, 2]), Some(2));
+    fn ticks() {
         assert_eq!(tick_step(3_000), 500);
         assert_eq!(tick_step(22 * 60_000), 300_000);
         assert!(tick_step(u64::MAX) > 0);

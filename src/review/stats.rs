@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::load_all;
-use crate::commands::{print, print_json, table};
+use crate::commands::{print, print_json};
 use crate::error::{Error, exit};
 use crate::event::{Kind, Mode, Phase, RunStatus, StepStatus};
-use crate::exec::display::short;
+use crate::format::{self, indented_table, millis, millis_or_dash, percentile, row};
 use crate::log::run::Run;
 
 /// The flags of `runbook stats`, as given.
@@ -189,13 +189,6 @@ impl Summary {
     }
 }
 
-/// The nearest-rank percentile of sorted values: the smallest value with at least `p`% of
-/// the values at or below it (rank ⌈p/100 × n⌉).
-fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
-}
-
 /// Time between consecutive incidents handled with one runbook.
 #[derive(Debug, Serialize)]
 struct BetweenIncidents {
@@ -230,7 +223,8 @@ struct StepStats {
 struct HumanTime {
     /// Finished live runs: the runs both sums are over.
     runs: usize,
-    /// Every `wait_ms` (manual steps, confirmations, failure prompts) of those runs.
+    /// Every `wait_ms` (manual steps, confirmations, failure prompts) of those runs:
+    /// [`Run::people_ms`].
     wait_ms: u64,
     /// Their `duration_ms`.
     run_ms: u64,
@@ -457,11 +451,7 @@ fn human_time(live: &[&Run]) -> HumanTime {
         let Some(d) = finished_ms(r) else { continue };
         runs += 1;
         run_ms += d.max(0) as u64;
-        wait_ms += r
-            .steps
-            .iter()
-            .filter_map(|s| s.response.wait_ms)
-            .sum::<u64>();
+        wait_ms += r.people_ms();
     }
     let mut waits: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
     for r in live {
@@ -575,43 +565,8 @@ fn error_budget(runs: &[&Run], slo: Slo, now: DateTime<Utc>) -> ErrorBudget {
     }
 }
 
-/// A duration for people: `340ms`, `4.2s`, `3m 12s`, `2h 5m`, `3d 4h`; negative with `-`.
-fn fmt_ms(ms: i64) -> String {
-    const DAY: u64 = 86_400_000;
-    let abs = ms.unsigned_abs();
-    let body = if abs >= DAY {
-        match (abs / DAY, (abs % DAY) / 3_600_000) {
-            (d, 0) => format!("{d}d"),
-            (d, h) => format!("{d}d {h}h"),
-        }
-    } else {
-        short(std::time::Duration::from_millis(abs))
-    };
-    if ms < 0 { format!("-{body}") } else { body }
-}
-
-fn fmt_opt(ms: Option<i64>) -> String {
-    ms.map_or("-".into(), fmt_ms)
-}
-
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
-}
-
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// A table, indented under its section's heading.
-fn indented(rows: &[Vec<String>]) -> String {
-    table::render(rows)
-        .lines()
-        .map(|l| format!("  {l}\n"))
-        .collect()
-}
-
-fn row(cells: &[&str]) -> Vec<String> {
-    cells.iter().map(|c| c.to_string()).collect()
 }
 
 fn render(s: &Stats) -> String {
@@ -620,7 +575,7 @@ fn render(s: &Stats) -> String {
         scope.push_str(&format!(" of {n}"));
     }
     if let Some(t) = s.since {
-        scope.push_str(&format!(" started since {}", fmt_time(t)));
+        scope.push_str(&format!(" started since {}", format::minute(t)));
     }
     let mut out = String::new();
     if s.runs.total == 0 {
@@ -648,9 +603,9 @@ fn render(s: &Stats) -> String {
         "INTERRUPTED",
         "UNFINISHED",
     ])];
-    for (mode, o) in [("live", &s.runs.live), ("dry-run", &s.runs.dry_run)] {
+    for (mode, o) in [(Mode::Live, &s.runs.live), (Mode::DryRun, &s.runs.dry_run)] {
         rows.push(vec![
-            mode.into(),
+            format::mode(mode).into(),
             o.total.to_string(),
             o.succeeded.to_string(),
             o.failed.to_string(),
@@ -659,7 +614,7 @@ fn render(s: &Stats) -> String {
             o.unfinished.to_string(),
         ]);
     }
-    out.push_str(&indented(&rows));
+    out.push_str(&indented_table(&rows));
 
     let d = &s.live_duration;
     out.push_str(&format!(
@@ -672,10 +627,10 @@ fn render(s: &Stats) -> String {
     } else {
         out.push_str(&format!(
             "  p50 {}  p90 {}  max {}  mean {}\n",
-            fmt_opt(d.p50_ms),
-            fmt_opt(d.p90_ms),
-            fmt_opt(d.max_ms),
-            fmt_opt(d.mean_ms)
+            millis_or_dash(d.p50_ms),
+            millis_or_dash(d.p90_ms),
+            millis_or_dash(d.max_ms),
+            millis_or_dash(d.mean_ms)
         ));
     }
 
@@ -691,13 +646,13 @@ fn render(s: &Stats) -> String {
             rows.push(vec![
                 name.into(),
                 m.count.to_string(),
-                fmt_opt(m.p50_ms),
-                fmt_opt(m.p90_ms),
-                fmt_opt(m.mean_ms),
-                fmt_opt(m.max_ms),
+                millis_or_dash(m.p50_ms),
+                millis_or_dash(m.p90_ms),
+                millis_or_dash(m.mean_ms),
+                millis_or_dash(m.max_ms),
             ]);
         }
-        out.push_str(&indented(&rows));
+        out.push_str(&indented_table(&rows));
     }
 
     out.push_str("\nTime between incidents (consecutive detected_at, per runbook)\n");
@@ -716,13 +671,13 @@ fn render(s: &Stats) -> String {
             rows.push(vec![
                 b.runbook.clone(),
                 b.incidents.to_string(),
-                fmt_opt(b.gaps.mean_ms),
-                fmt_opt(b.gaps.p50_ms),
-                fmt_opt(b.gaps.min_ms),
-                fmt_time(b.last_detected_at),
+                millis_or_dash(b.gaps.mean_ms),
+                millis_or_dash(b.gaps.p50_ms),
+                millis_or_dash(b.gaps.min_ms),
+                format::minute(b.last_detected_at),
             ]);
         }
-        out.push_str(&indented(&rows));
+        out.push_str(&indented_table(&rows));
     }
 
     out.push_str("\nSteps (live runs)\n");
@@ -736,19 +691,16 @@ fn render(s: &Stats) -> String {
             rows.push(vec![
                 st.runbook.clone(),
                 st.step.clone(),
-                match st.kind {
-                    Kind::Auto => "auto".into(),
-                    Kind::Manual => "manual".into(),
-                },
+                format::kind(st.kind).into(),
                 st.runs.to_string(),
-                fmt_opt(st.p50_ms),
-                fmt_opt(st.p90_ms),
+                millis_or_dash(st.p50_ms),
+                millis_or_dash(st.p90_ms),
                 pct(st.failure_rate),
                 st.retries.to_string(),
                 pct(st.skip_rate),
             ]);
         }
-        out.push_str(&indented(&rows));
+        out.push_str(&indented_table(&rows));
     }
 
     let h = &s.human_time;
@@ -757,8 +709,8 @@ fn render(s: &Stats) -> String {
         Some(share) => out.push_str(&format!(
             "  {} of live run time was spent waiting for people: {} of {} over {} finished run{}\n",
             pct(share),
-            fmt_ms(h.wait_ms as i64),
-            fmt_ms(h.run_ms as i64),
+            millis(h.wait_ms as i64),
+            millis(h.run_ms as i64),
             h.runs,
             if h.runs == 1 { "" } else { "s" }
         )),
@@ -776,13 +728,13 @@ fn render(s: &Stats) -> String {
                 m.runbook.clone(),
                 m.step.clone(),
                 m.waits.count.to_string(),
-                fmt_opt(m.waits.p50_ms),
-                fmt_opt(m.waits.p90_ms),
-                fmt_opt(m.waits.max_ms),
-                fmt_ms(m.total_wait_ms as i64),
+                millis_or_dash(m.waits.p50_ms),
+                millis_or_dash(m.waits.p90_ms),
+                millis_or_dash(m.waits.max_ms),
+                millis(m.total_wait_ms as i64),
             ]);
         }
-        out.push_str(&indented(&rows));
+        out.push_str(&indented_table(&rows));
     }
 
     out.push_str("\nRehearsal against reality (succeeded runs, median duration)\n");
@@ -800,12 +752,12 @@ fn render(s: &Stats) -> String {
             rows.push(vec![
                 r.runbook.clone(),
                 r.dry_runs.to_string(),
-                fmt_opt(r.dry_run_p50_ms),
+                millis_or_dash(r.dry_run_p50_ms),
                 r.live_runs.to_string(),
-                fmt_opt(r.live_p50_ms),
+                millis_or_dash(r.live_p50_ms),
             ]);
         }
-        out.push_str(&indented(&rows));
+        out.push_str(&indented_table(&rows));
     }
 
     if let Some(b) = &s.error_budget {
@@ -819,20 +771,20 @@ fn render_budget(out: &mut String, b: &ErrorBudget) {
     out.push_str(&format!(
         "Error budget (SLO {}% over {}, since {})\n",
         b.slo_percent,
-        fmt_ms(b.window_ms),
-        fmt_time(b.window_start)
+        millis(b.window_ms),
+        format::minute(b.window_start)
     ));
-    out.push_str(&format!("  allowed    {}\n", fmt_ms(b.allowed_ms)));
+    out.push_str(&format!("  allowed    {}\n", millis(b.allowed_ms)));
     out.push_str(&format!(
         "  consumed   {} ({:.1}%) by {} live run{}\n",
-        fmt_ms(b.consumed_ms),
+        millis(b.consumed_ms),
         b.consumed_percent,
         b.runs,
         if b.runs == 1 { "" } else { "s" }
     ));
     out.push_str(&format!(
         "  remaining  {}{}\n",
-        fmt_ms(b.remaining_ms),
+        millis(b.remaining_ms),
         if b.remaining_ms < 0 {
             " (overspent)"
         } else {
@@ -859,25 +811,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_are_nearest_rank() {
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&v, 50), Some(5));
-        assert_eq!(percentile(&v, 90), Some(9));
-        assert_eq!(percentile(&[7], 90), Some(7));
-        assert_eq!(percentile(&[1, 2], 50), Some(1));
-        assert_eq!(percentile(&[], 50), None);
+    fn summaries_use_nearest_rank() {
         let s = Summary::of(vec![400, 100, 300, 200]);
         assert_eq!(
             (s.min_ms, s.p50_ms, s.p90_ms, s.max_ms, s.mean_ms),
             (Some(100), Some(200), Some(400), Some(400), Some(250))
         );
-    }
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(fmt_ms(2_592_000), "43m 12s");
-        assert_eq!(fmt_ms(-3_108_000), "-51m 48s");
-        assert_eq!(fmt_ms(3 * 86_400_000 + 43_200_000), "3d 12h");
-        assert_eq!(fmt_ms(30 * 86_400_000), "30d");
     }
 }
