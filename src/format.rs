@@ -1,5 +1,4 @@
-//! How values read in the terminal and the reports: durations, times, status words, colour,
-//! aligned tables, and the one percentile every figure uses.
+//! How values read for people: durations, times, words, colour, tables, and the percentile.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! One run, as read back from its log: the model `review` reports on and `resume` continues
-//! from. It holds no more than the log does.
+//! One run as read back from its log: the model `review` reports on and `resume` goes on from.
+//!
+//! It holds no more than the log does.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
