@@ -22,7 +22,7 @@ struct Entry<'a> {
     path: String,
 }
 
-pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
+pub(crate) fn list(config: &Config, json: bool) -> Result<u8, Error> {
     let found = lookup::all(&config.dir)?;
     let mut loaded = Vec::new();
     let mut invalid = Vec::new();

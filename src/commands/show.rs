@@ -16,7 +16,7 @@ struct ShowJson<'a> {
     order: Vec<&'a str>,
 }
 
-pub fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
+pub(crate) fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
     let rb = load(config, name)?;
     if json {
         let order = rb.order.iter().map(|&i| rb.steps[i].id.as_str()).collect();

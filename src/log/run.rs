@@ -3,7 +3,6 @@
 //! It holds no more than the log does.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::event::{Event, Kind, Mode, Phase, Response, RunStatus, StepStatus};
 use crate::log::reader::RunLog;
@@ -12,68 +11,65 @@ use crate::log::reader::RunLog;
 const TAIL_LINES: usize = 10;
 
 /// One run, as read back from its log.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    pub run_id: String,
-    pub runbook: String,
-    pub title: String,
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) run_id: String,
+    pub(crate) runbook: String,
+    pub(crate) title: String,
     /// The runbook file as it was when the run started: where, and its sha256.
-    pub runbook_path: String,
-    pub runbook_sha256: String,
-    pub mode: Mode,
-    pub operator: String,
-    pub host: String,
-    pub incident: Option<String>,
-    pub detected_at: Option<DateTime<Utc>>,
-    pub started: DateTime<Utc>,
-    pub finished: Option<DateTime<Utc>>,
+    pub(crate) runbook_path: String,
+    pub(crate) runbook_sha256: String,
+    pub(crate) mode: Mode,
+    pub(crate) operator: String,
+    pub(crate) host: String,
+    pub(crate) incident: Option<String>,
+    pub(crate) detected_at: Option<DateTime<Utc>>,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) finished: Option<DateTime<Utc>>,
     /// `None` while the run has no `run_finished` (still running, or it crashed).
-    pub status: Option<RunStatus>,
-    pub reason: Option<String>,
-    pub duration_ms: Option<u64>,
-    pub params: serde_json::Map<String, serde_json::Value>,
-    pub version: String,
-    pub log_path: String,
+    pub(crate) status: Option<RunStatus>,
+    pub(crate) reason: Option<String>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
+    pub(crate) version: String,
+    pub(crate) log_path: String,
     /// Operators who resumed the run, with when.
-    pub resumed: Vec<(DateTime<Utc>, String)>,
-    pub milestones: Vec<MilestoneAt>,
-    pub steps: Vec<StepRun>,
+    pub(crate) resumed: Vec<(DateTime<Utc>, String)>,
+    pub(crate) milestones: Vec<MilestoneAt>,
+    pub(crate) steps: Vec<StepRun>,
     /// The log's last line was torn by a crash and skipped.
-    pub torn: bool,
+    pub(crate) torn: bool,
     /// The time of the log's latest record: where an unfinished run stands.
-    #[serde(skip)]
-    pub last_record: DateTime<Utc>,
+    pub(crate) last_record: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct MilestoneAt {
-    pub name: String,
-    pub step: String,
-    pub at: DateTime<Utc>,
+#[derive(Debug, Clone)]
+pub(crate) struct MilestoneAt {
+    pub(crate) name: String,
+    pub(crate) step: String,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// One step (or one rollback) of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRun {
-    pub step: String,
-    pub kind: Kind,
-    pub phase: Phase,
-    pub command: Option<String>,
-    pub started: Option<DateTime<Utc>>,
-    pub finished: Option<DateTime<Utc>>,
+#[derive(Debug, Clone)]
+pub(crate) struct StepRun {
+    pub(crate) step: String,
+    pub(crate) kind: Kind,
+    pub(crate) phase: Phase,
+    pub(crate) started: Option<DateTime<Utc>>,
+    pub(crate) finished: Option<DateTime<Utc>>,
     /// `None` when the step started and never finished: it may or may not have run.
-    pub status: Option<StepStatus>,
-    pub duration_ms: Option<u64>,
-    pub attempts: u32,
-    pub exit_code: Option<i32>,
+    pub(crate) status: Option<StepStatus>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) attempts: u32,
+    pub(crate) exit_code: Option<i32>,
     /// The person's side (answer, operator, note, wait, value typed, value captured), as
     /// its `step_finished` recorded it.
-    #[serde(flatten)]
-    pub response: Response,
-    pub reason: Option<String>,
+    pub(crate) response: Response,
+    pub(crate) reason: Option<String>,
     /// The last lines of output (stdout and stderr interleaved as they came).
-    pub output_tail: Vec<String>,
-    pub truncated_bytes: u64,
+    pub(crate) output_tail: Vec<String>,
+    pub(crate) truncated_bytes: u64,
 }
 
 /// The answer fields read as the step's own (`s.captured`), as `exec::resume` reads them.
@@ -89,12 +85,12 @@ impl StepRun {
     /// Time spent waiting on a person at this step: the `wait_ms` its prompt recorded (a
     /// manual step, a confirmation, a failure prompt). The one definition `report` and
     /// `stats` share, and the one `runbook stats --help` and docs/stats.md give.
-    pub fn people_ms(&self) -> u64 {
+    pub(crate) fn people_ms(&self) -> u64 {
         self.response.wait_ms.unwrap_or(0)
     }
 
     /// The step's id, marked when this is its rollback.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.phase == Phase::Rollback {
             format!("{} (rollback)", self.step)
         } else {
@@ -105,7 +101,7 @@ impl StepRun {
 
 impl Run {
     /// Builds the run from its log's records, in order.
-    pub fn from_log(log: &RunLog) -> Option<Run> {
+    pub(crate) fn from_log(log: &RunLog) -> Option<Run> {
         let (ts, Event::RunStarted { .. }) = log.records.first()? else {
             return None;
         };
@@ -161,8 +157,8 @@ impl Run {
                     step,
                     kind,
                     attempt,
-                    command,
                     phase,
+                    ..
                 } => {
                     let s = run.step_mut(step, *phase, *kind);
                     if s.started.is_none() || s.status.is_some() {
@@ -174,20 +170,16 @@ impl Run {
                         s.started.get_or_insert(*ts);
                     }
                     s.attempts = s.attempts.max(*attempt);
-                    if command.is_some() {
-                        s.command.clone_from(command);
-                    }
                 }
                 Event::StepOutput {
                     step,
                     text,
                     phase,
                     truncated_bytes,
-                    stream,
+                    ..
                 } => {
                     let s = run.step_mut(step, *phase, Kind::Auto);
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
-                    let _ = stream;
                     s.output_tail.extend(text.lines().map(str::to_string));
                     let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
                     s.output_tail.drain(..excess);
@@ -256,7 +248,6 @@ impl Run {
                     step: step.to_string(),
                     kind,
                     phase,
-                    command: None,
                     started: None,
                     finished: None,
                     status: None,
@@ -275,19 +266,19 @@ impl Run {
     }
 
     /// Time spent waiting on people over the whole run (see [`StepRun::people_ms`]).
-    pub fn people_ms(&self) -> u64 {
+    pub(crate) fn people_ms(&self) -> u64 {
         self.steps.iter().map(StepRun::people_ms).sum()
     }
 
     /// Wall time of the run: recorded at its end, else up to its last record.
-    pub fn duration(&self) -> Option<chrono::Duration> {
+    pub(crate) fn duration(&self) -> Option<chrono::Duration> {
         self.duration_ms
             .map(|ms| chrono::Duration::milliseconds(ms as i64))
             .or_else(|| self.finished.map(|f| f - self.started))
     }
 
     /// When the incident was mitigated: the `mitigated` milestone, else a successful end.
-    pub fn mitigated_at(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn mitigated_at(&self) -> Option<DateTime<Utc>> {
         self.milestones
             .iter()
             .find(|m| m.name == "mitigated")
@@ -299,17 +290,17 @@ impl Run {
     }
 
     /// Time from detection to mitigation (the MTTR the team tracks), when both are known.
-    pub fn time_to_mitigate(&self) -> Option<chrono::Duration> {
+    pub(crate) fn time_to_mitigate(&self) -> Option<chrono::Duration> {
         Some(self.mitigated_at()? - self.detected_at?)
     }
 
     /// Time from detection until the runbook was started.
-    pub fn time_to_engage(&self) -> Option<chrono::Duration> {
+    pub(crate) fn time_to_engage(&self) -> Option<chrono::Duration> {
         Some(self.started - self.detected_at?)
     }
 
     /// Everyone who answered a prompt, and the operator who started the run, once each.
-    pub fn operators(&self) -> Vec<String> {
+    pub(crate) fn operators(&self) -> Vec<String> {
         let mut out = vec![self.operator.clone()];
         for o in self
             .steps
@@ -325,7 +316,54 @@ impl Run {
     }
 
     /// The outcome as a word: the run's status, or `unfinished`.
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         self.status.map_or("unfinished", RunStatus::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn run(lines: &[&str]) -> Run {
+        let start = r#"{"ts":"2026-11-26T03:00:00.000Z","event":"run_started","schema_version":1,"run_id":"r","runbook":"x","runbook_path":"/x.toml","runbook_sha256":"00","title":"X","mode":"live","params":{},"operator":"ann","host":"h","incident":null,"detected_at":"2026-11-26T02:50:00Z","version":"0.1.0","log_path":"/l"}"#;
+        let text = std::iter::once(start)
+            .chain(lines.iter().copied())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let log = crate::log::reader::parse(Path::new("l.jsonl"), text.as_bytes()).unwrap();
+        Run::from_log(&log).unwrap()
+    }
+
+    #[test]
+    fn steps_answers_and_people_time_come_from_the_records() {
+        let r = run(&[
+            r#"{"ts":"2026-11-26T03:00:01.000Z","event":"step_started","step":"look","kind":"manual","attempt":1,"phase":"run"}"#,
+            r#"{"ts":"2026-11-26T03:00:03.500Z","event":"step_finished","step":"look","kind":"manual","status":"succeeded","duration_ms":2500,"attempts":1,"exit_code":null,"phase":"run","answer":"done","operator":"bob","note":"fine","wait_ms":2500}"#,
+            r#"{"ts":"2026-11-26T03:00:04.000Z","event":"step_started","step":"fix","kind":"auto","attempt":1,"command":"true","phase":"run"}"#,
+            r#"{"ts":"2026-11-26T03:00:04.100Z","event":"step_finished","step":"fix","kind":"auto","status":"succeeded","duration_ms":100,"attempts":1,"exit_code":0,"phase":"run","answer":"yes","operator":"ann","wait_ms":300,"captured":"42"}"#,
+            r#"{"ts":"2026-11-26T03:00:04.200Z","event":"milestone","name":"mitigated","step":"fix"}"#,
+            r#"{"ts":"2026-11-26T03:00:05.000Z","event":"step_started","step":"fix","kind":"auto","attempt":1,"phase":"rollback"}"#,
+        ]);
+        assert_eq!(r.status, None);
+        assert_eq!(r.outcome(), "unfinished");
+        assert_eq!(r.operators(), ["ann", "bob"]);
+        assert_eq!(r.people_ms(), 2800);
+        assert_eq!(
+            r.time_to_mitigate().map(|d| d.num_milliseconds()),
+            Some(604_200)
+        );
+        let fix = &r.steps[1];
+        assert_eq!(
+            (fix.captured.as_deref(), fix.people_ms()),
+            (Some("42"), 300)
+        );
+        let rollback = &r.steps[2];
+        assert_eq!(
+            (rollback.label().as_str(), rollback.status),
+            ("fix (rollback)", None)
+        );
     }
 }

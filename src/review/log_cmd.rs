@@ -23,7 +23,7 @@ struct ListEntry<'a> {
     log_path: String,
 }
 
-pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
+pub(crate) fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
     let mut runs = load_all(log_dir)?;
     runs.retain(|r| runbook.is_none_or(|n| r.runbook == n));
     runs.reverse();
@@ -75,7 +75,7 @@ pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Err
     Ok(exit::OK)
 }
 
-pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
+pub(crate) fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
     let run = load_one(log_dir, id)?;
     print(&render(&run))?;
     Ok(exit::OK)
@@ -83,7 +83,7 @@ pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
 
 /// The run as a timeline: each step's start offset, duration, status, attempts, who
 /// answered and their note, and the tail of its output when it failed.
-pub fn render(run: &Run) -> String {
+fn render(run: &Run) -> String {
     let mut out = format!("run {}  {}: {}\n", run.run_id, run.runbook, run.title);
     let mut facts = vec![
         format!("mode {}", format::mode(run.mode)),

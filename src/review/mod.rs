@@ -1,9 +1,9 @@
 //! After the incident: execution logs read back as runs ([`Run`]), and the commands built
 //! on them: `log list`, `log show`, `report`, `stats`.
 
-pub mod log_cmd;
-pub mod report;
-pub mod stats;
+pub(crate) mod log_cmd;
+pub(crate) mod report;
+pub(crate) mod stats;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ use crate::log::run::Run;
 ///
 /// Reading and parsing is the whole cost of `log list` and `stats` over a long history, so
 /// the files are shared out, in order, among a few threads (one per core, at most four).
-pub fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
+fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     let paths = reader::all(dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let chunk = paths.len().div_ceil(threads).max(64);
@@ -48,12 +48,25 @@ fn load_path(path: &Path) -> Result<Run, String> {
 }
 
 /// Reads one run by id (or `latest`).
-pub fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
+fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
     let path: PathBuf = reader::find(dir, id)?;
     let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
     if log.torn {
         eprintln!(
             "warning: the last line of {} was cut short (a crash while writing); it is ignored",
+            path.display()
+        );
+    }
+    if let [line] = log.skipped_lines[..] {
+        eprintln!(
+            "warning: line {line} of {} could not be read; it is ignored",
+            path.display()
+        );
+    } else if !log.skipped_lines.is_empty() {
+        let lines: Vec<String> = log.skipped_lines.iter().map(usize::to_string).collect();
+        eprintln!(
+            "warning: lines {} of {} could not be read; they are ignored",
+            lines.join(", "),
             path.display()
         );
     }

@@ -22,12 +22,12 @@ use crate::error::{Error, exit};
 
 /// The flags of `runbook stats`, as given.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StatsArgs<'a> {
-    pub runbook: Option<&'a str>,
-    pub since: Option<&'a str>,
-    pub json: bool,
-    pub slo: Option<&'a str>,
-    pub window: Option<&'a str>,
+pub(crate) struct StatsArgs<'a> {
+    pub(crate) runbook: Option<&'a str>,
+    pub(crate) since: Option<&'a str>,
+    pub(crate) json: bool,
+    pub(crate) slo: Option<&'a str>,
+    pub(crate) window: Option<&'a str>,
 }
 
 /// The flags, checked: which runs count, and the objective to measure them against.
@@ -108,7 +108,7 @@ fn duration(flag: &str, s: &str) -> Result<chrono::Duration, Error> {
     chrono::Duration::from_std(d).map_err(|_| Error::Usage(format!("{flag} `{s}` is too long")))
 }
 
-pub fn stats(log_dir: &Path, args: &StatsArgs) -> Result<u8, Error> {
+pub(crate) fn stats(log_dir: &Path, args: &StatsArgs) -> Result<u8, Error> {
     let now = Utc::now();
     let query = Query::new(args, now)?;
     let runs = load_all(log_dir)?;
