@@ -1,5 +1,7 @@
-//! The read-only commands of spec §2: `list`, `show`, `check`, `graph`. Each loads what it
-//! needs through [`crate::runbook`] and writes to stdout; diagnostics go to stderr.
+//! The read-only commands of spec §2: `list`, `show`, `check`, `graph`.
+//!
+//! Each loads what it needs through [`crate::runbook`] and writes to stdout; diagnostics go
+//! to stderr.
 
 mod check;
 mod graph;

@@ -1,6 +1,8 @@
-//! Reading execution logs back, tolerantly: a torn last line (a crash mid-write) is
-//! skipped and reported, unknown events and fields (from a newer minor version) are
-//! ignored, and a log from a newer schema is refused with a clear message.
+//! Reading execution logs back, tolerantly.
+//!
+//! A torn last line (a crash mid-write) is skipped and reported, unknown events and fields
+//! (from a newer minor version) are ignored, and a log from a newer schema is refused with a
+//! clear message.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
-//! After the incident: execution logs read back as runs ([`Run`]), and the commands built
-//! on them: `log list`, `log show`, `report`, `stats`.
+//! After the incident: the commands that read runs back from their logs.
+//!
+//! `log list`, `log show`, `report` and `stats` each load `Run`s (the model in
+//! `crate::log::run`) through `load_all` or `load_one`, which warn about what they skip.
 
 pub(crate) mod log_cmd;
 pub(crate) mod report;
