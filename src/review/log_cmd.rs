@@ -94,11 +94,11 @@ fn render(run: &Run) -> String {
         facts.push(format!("incident {i}"));
     }
     out.push_str(&format!("  {}\n", facts.join("  ")));
-    out.push_str(&format!("  started {} UTC", format::datetime(run.started)));
+    out.push_str(&format!("  started {}", format::stamp(run.started)));
     if let (Some(d), Some(engage)) = (run.detected_at, run.time_to_engage()) {
         out.push_str(&format!(
-            "  (detected {} UTC, {} before)",
-            format::datetime(d),
+            "  (detected {}, {} before)",
+            format::stamp(d),
             delta(engage)
         ));
     }
