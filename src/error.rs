@@ -57,9 +57,26 @@ pub enum Error {
         then: String,
         now: String,
     },
-    /// Bad input said in one sentence (being replaced by the variants above).
-    #[error("{0}")]
-    Usage(String),
+    /// A flag given without another one it needs.
+    #[error("--{flag} needs --{needs}: {hint}")]
+    FlagNeeds {
+        flag: &'static str,
+        needs: &'static str,
+        hint: &'static str,
+    },
+    #[error("--template renders text; it cannot be combined with --format json")]
+    TemplateWithJson,
+    /// A report template that cannot be rendered.
+    #[error("template {name}: {problem}")]
+    Template { name: String, problem: String },
+    /// A file named on the command line that cannot be read or written: bad input when the
+    /// path is wrong (missing, a directory, not allowed), an I/O failure otherwise.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Path {
+        action: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 
     // Another live run holds the lock: exit 3.
     #[error("{0}")]
@@ -78,6 +95,9 @@ pub enum Error {
     Output(#[source] std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A bug: something the tool itself ships failed (a report template, say).
+    #[error("internal error (a bug in runbook: please report it): {0}")]
+    Internal(String),
 }
 
 /// A `--var` or a param that cannot be used.
@@ -151,11 +171,26 @@ impl Error {
             | Error::BadLog(_)
             | Error::Finished { .. }
             | Error::RunbookChanged { .. }
-            | Error::Usage(_) => exit::BAD_INPUT,
-            Error::Locked(_) => exit::LOCKED,
-            Error::Io { .. } | Error::LogFailed(_) | Error::Output(_) | Error::Runtime(_) => {
-                exit::IO
+            | Error::FlagNeeds { .. }
+            | Error::TemplateWithJson
+            | Error::Template { .. } => exit::BAD_INPUT,
+            Error::Path { source, .. } => {
+                use std::io::ErrorKind as K;
+                match source.kind() {
+                    K::NotFound
+                    | K::PermissionDenied
+                    | K::IsADirectory
+                    | K::NotADirectory
+                    | K::InvalidFilename => exit::BAD_INPUT,
+                    _ => exit::IO,
+                }
             }
+            Error::Locked(_) => exit::LOCKED,
+            Error::Io { .. }
+            | Error::LogFailed(_)
+            | Error::Output(_)
+            | Error::Runtime(_)
+            | Error::Internal(_) => exit::IO,
         }
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod event;
 mod exec;
+mod format;
 mod log;
 mod review;
 pub mod runbook;

@@ -187,6 +187,33 @@ fn a_torn_last_line_is_tolerated_and_reported() {
 }
 
 #[test]
+fn unreadable_lines_are_skipped_and_reported() {
+    let t = two_runs();
+    let logs = t.path().join("logs");
+    let newest = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .max()
+        .unwrap();
+    let text = std::fs::read_to_string(&newest).unwrap();
+    // A known event with a field of the wrong type, in the middle of the log.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(
+        1,
+        r#"{"ts":"2026-11-26T03:00:00.000Z","event":"milestone","name":7}"#,
+    );
+    std::fs::write(&newest, lines.join("\n") + "\n").unwrap();
+    let logs = logs.to_string_lossy().to_string();
+    Test::new()
+        .args(&["--log-dir", &logs, "log", "show", "latest"])
+        .stderr_has("warning: line 2 of ")
+        .stderr_has(" could not be read; it is ignored")
+        .stdout_has("outcome succeeded")
+        .run();
+}
+
+#[test]
 fn a_log_from_a_newer_schema_gets_a_clear_message() {
     let t = Test::new().file(
         "logs/20990101T000000000Z-abcdef.jsonl",

@@ -572,22 +572,25 @@ fn bad_flags_exit_2_with_one_line() {
         (&["--window", "30d"], "--window needs --slo"),
         (
             &["--slo", "100", "--window", "30d"],
-            "--slo `100` is not a percentage",
+            "--slo `100`: not a percentage",
         ),
         (
             &["--slo", "0", "--window", "30d"],
-            "--slo `0` is not a percentage",
+            "--slo `0`: not a percentage",
         ),
         (
             &["--slo", "high", "--window", "30d"],
-            "--slo `high` is not a percentage",
+            "--slo `high`: not a percentage",
         ),
         (
             &["--slo", "99", "--window", "a month"],
-            "--window `a month` is not a duration",
+            "--window `a month`: not a duration",
         ),
-        (&["--slo", "99", "--window", "0s"], "--window `0s` is empty"),
-        (&["--since", "7x"], "--since `7x` is not a duration"),
+        (
+            &["--slo", "99", "--window", "0s"],
+            "--window `0s`: an empty period",
+        ),
+        (&["--since", "7x"], "--since `7x`: not a duration"),
     ] {
         let ran = Test::new().args(&["stats"]).args(args).status(2).run();
         let stderr = ran.stderr();

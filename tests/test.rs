@@ -275,6 +275,33 @@ pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
 }
 
+/// The first of `candidates` (absolute paths) that exists, for a test that needs a program
+/// the machine may lack. When none exists the test should return at once: this says so
+/// loudly on stderr, naming the test and how to install `package`, and returns `None`.
+/// Under CI (`CI` set and non-empty) a missing program fails the test instead, so that a
+/// CI machine without it cannot pass by skipping.
+pub fn require_program(candidates: &[&str], package: &str) -> Option<PathBuf> {
+    if let Some(found) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return Some(found);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    let why = format!(
+        "{package} not found at {candidates:?}; install it with `apt-get install -y {package}` \
+         (.ci/run does)"
+    );
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: {why}. CI is set, so the test fails instead of being skipped");
+    }
+    // Straight to the process's stderr: the test harness captures eprintln! of a test
+    // that passes, and a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+    None
+}
+
 /// A minimal valid runbook with the given steps appended.
 pub fn runbook_with(steps: &str) -> String {
     format!("[runbook]\ntitle = \"Test\"\n\n{steps}")

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::runbook::{self, LoadError, lookup};
 
-pub fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
+pub(crate) fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
     let mut found = Vec::new();
     let mut errors = 0usize;
     let mut bad_files = 0usize;

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::runbook::Runbook;
 
-pub fn graph(config: &Config, name: &str, format: GraphFormat) -> Result<u8, Error> {
+pub(crate) fn graph(config: &Config, name: &str, format: GraphFormat) -> Result<u8, Error> {
     let rb = load(config, name)?;
     print(&match format {
         GraphFormat::Mermaid => mermaid(&rb),

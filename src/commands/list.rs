@@ -4,9 +4,10 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{print, print_json, table};
+use super::{print, print_json};
 use crate::config::Config;
 use crate::error::{Error, exit};
+use crate::format;
 use crate::runbook::{self, lookup};
 
 #[derive(Serialize)]
@@ -21,7 +22,7 @@ struct Entry<'a> {
     path: String,
 }
 
-pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
+pub(crate) fn list(config: &Config, json: bool) -> Result<u8, Error> {
     let found = lookup::all(&config.dir)?;
     let mut loaded = Vec::new();
     let mut invalid = Vec::new();
@@ -62,12 +63,7 @@ pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
     } else if loaded.is_empty() && invalid.is_empty() {
         print(&format!("no runbooks in {}\n", config.dir.display()))?;
     } else {
-        let mut rows = vec![
-            vec!["NAME", "TITLE", "STEPS", "MANUAL", "OWNER"]
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        ];
+        let mut rows = vec![format::row(&["NAME", "TITLE", "STEPS", "MANUAL", "OWNER"])];
         for rb in &loaded {
             rows.push(vec![
                 rb.name.clone(),
@@ -77,7 +73,7 @@ pub fn list(config: &Config, json: bool) -> Result<u8, Error> {
                 rb.owner.clone().unwrap_or_else(|| "-".into()),
             ]);
         }
-        print(&table::render(&rows))?;
+        print(&format::table(&rows))?;
     }
     if invalid.is_empty() {
         return Ok(exit::OK);

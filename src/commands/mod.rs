@@ -1,32 +1,33 @@
-//! The read-only commands of spec §2: `list`, `show`, `check`, `graph`. Each loads what it
-//! needs through [`crate::runbook`] and writes to stdout; diagnostics go to stderr.
+//! The read-only commands of spec §2: `list`, `show`, `check`, `graph`.
+//!
+//! Each loads what it needs through [`crate::runbook`] and writes to stdout; diagnostics go
+//! to stderr.
 
 mod check;
 pub mod exec;
 mod graph;
 mod list;
 mod show;
-pub mod table;
 
 use std::io::Write;
 
-pub use check::check;
-pub use graph::graph;
-pub use list::list;
-pub use show::show;
+pub(crate) use check::check;
+pub(crate) use graph::graph;
+pub(crate) use list::list;
+pub(crate) use show::show;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::runbook::{self, Runbook, lookup};
 
 /// Finds and loads one runbook given as a name or a path.
-pub fn load(config: &Config, arg: &str) -> Result<Runbook, Error> {
+fn load(config: &Config, arg: &str) -> Result<Runbook, Error> {
     let found = lookup::find(&config.dir, arg)?;
     Ok(runbook::load(&found.path, &found.name)?)
 }
 
 /// Writes `text` to stdout; a closed pipe (`| head`) is not an error worth reporting.
-pub fn print(text: &str) -> Result<(), Error> {
+pub(crate) fn print(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
@@ -34,7 +35,7 @@ pub fn print(text: &str) -> Result<(), Error> {
 }
 
 /// Pretty JSON with a trailing newline.
-pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.into()))?;
     text.push('\n');
     print(&text)

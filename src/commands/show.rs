@@ -1,12 +1,11 @@
 //! `runbook show NAME`: a runbook's params and its steps in run order.
 
-use std::time::Duration;
-
 use serde::Serialize;
 
-use super::{load, print, print_json, table};
+use super::{load, print, print_json};
 use crate::config::Config;
 use crate::error::{Error, exit};
+use crate::format::{self, indented_table, row};
 use crate::runbook::{Action, OnFailure, Runbook, Step};
 
 #[derive(Serialize)]
@@ -17,7 +16,7 @@ struct ShowJson<'a> {
     order: Vec<&'a str>,
 }
 
-pub fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
+pub(crate) fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
     let rb = load(config, name)?;
     if json {
         let order = rb.order.iter().map(|&i| rb.steps[i].id.as_str()).collect();
@@ -29,10 +28,6 @@ pub fn show(config: &Config, name: &str, json: bool) -> Result<u8, Error> {
         print(&render(&rb))?;
     }
     Ok(exit::OK)
-}
-
-fn dur(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
 }
 
 fn render(rb: &Runbook) -> String {
@@ -53,7 +48,7 @@ fn render(rb: &Runbook) -> String {
         facts.push(format!("tags: {}", rb.tags.join(", ")));
     }
     if let Some(t) = rb.timeout {
-        facts.push(format!("timeout: {}", dur(t)));
+        facts.push(format!("timeout: {}", format::setting(t)));
     }
     facts.push(format!("lock: {}", if rb.lock { "yes" } else { "no" }));
     out.push_str(&format!(
@@ -64,7 +59,7 @@ fn render(rb: &Runbook) -> String {
 
     if !rb.params.is_empty() {
         out.push_str("\nParams:\n");
-        let mut rows = vec![row(["PARAM", "VALUE", "DESCRIPTION"])];
+        let mut rows = vec![row(&["PARAM", "VALUE", "DESCRIPTION"])];
         for p in &rb.params {
             let mut value = Vec::new();
             if p.required {
@@ -96,11 +91,11 @@ fn render(rb: &Runbook) -> String {
                 p.description.clone().unwrap_or_default(),
             ]);
         }
-        out.push_str(&indent(&table::render(&rows)));
+        out.push_str(&indented_table(&rows));
     }
 
     out.push_str("\nSteps, in run order:\n");
-    let mut rows = vec![row(["#", "STEP", "KIND", "NEEDS", "DETAILS"])];
+    let mut rows = vec![row(&["#", "STEP", "KIND", "NEEDS", "DETAILS"])];
     for (n, &i) in rb.order.iter().enumerate() {
         let s = &rb.steps[i];
         rows.push(vec![
@@ -115,7 +110,7 @@ fn render(rb: &Runbook) -> String {
             details(s),
         ]);
     }
-    out.push_str(&indent(&table::render(&rows)));
+    out.push_str(&indented_table(&rows));
     out
 }
 
@@ -125,12 +120,12 @@ fn details(s: &Step) -> String {
         d.push(format!("\"{}\"", s.title));
     }
     if let Some(t) = s.timeout {
-        d.push(format!("timeout {}", dur(t)));
+        d.push(format!("timeout {}", format::setting(t)));
     }
     if s.retries > 0 {
         let delay = s
             .retry_delay
-            .map(|r| format!(" every {} x{}", dur(r), s.retry_backoff))
+            .map(|r| format!(" every {} x{}", format::setting(r), s.retry_backoff))
             .unwrap_or_default();
         d.push(format!("retries {}{delay}", s.retries));
     }
@@ -166,12 +161,4 @@ fn details(s: &Step) -> String {
         d.push("by hand".into());
     }
     d.join(", ")
-}
-
-fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|c| c.to_string()).collect()
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
 }

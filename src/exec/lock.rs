@@ -83,7 +83,7 @@ fn describe(runbook: &str, holder: Option<Holder>) -> String {
     let ago = chrono::DateTime::parse_from_rfc3339(&h.since)
         .ok()
         .and_then(|t| chrono::Utc::now().signed_duration_since(t).to_std().ok())
-        .map(|d| format!(", {} ago", crate::terminal::display::short(d)))
+        .map(|d| format!(", {} ago", crate::format::duration(d)))
         .unwrap_or_default();
     format!(
         "runbook `{runbook}` is being run by {} on {} (run {}, pid {}) since {}{ago}; one live execution at a time (a --dry-run needs no lock)",

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::event::{Event, Phase, RunOptions, StepStatus};
 use crate::log::reader;
-use crate::review::Run;
+use crate::log::run::Run;
 use crate::runbook::Runbook;
 use crate::runbook::template::value_of;
 
@@ -113,17 +113,15 @@ pub(crate) fn seed(
                 finished.push((s.finished.unwrap_or(run.started), i, status));
                 if status == StepStatus::Succeeded {
                     let step = &rb.steps[i];
-                    if let (Some(var), Some(v)) = (&step.capture, &s.captured) {
+                    if let (Some(var), Some(v)) = (&step.capture, &s.response.captured) {
                         vars.insert(var.clone(), value_of(v));
                     }
-                    if let (Some(var), Some(v)) = (&step.ask, &s.value) {
+                    if let (Some(var), Some(v)) = (&step.ask, &s.response.value) {
                         vars.insert(var.clone(), value_of(v));
                     }
                 }
             }
-            (None, Some(started)) => seed
-                .in_doubt
-                .push((i, started.format("%Y-%m-%d %H:%M:%S UTC").to_string())),
+            (None, Some(started)) => seed.in_doubt.push((i, crate::format::stamp(started))),
             (None, None) => {}
         }
     }

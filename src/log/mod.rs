@@ -1,12 +1,13 @@
 //! The execution log of spec §4: one JSON Lines file per run, written durably.
 
-pub mod reader;
+pub(crate) mod reader;
+pub(crate) mod run;
 pub mod writer;
 
 use std::path::PathBuf;
 
 /// The log directory: `--log-dir`, else `$RUNBOOK_LOG_DIR`, else the user's state directory.
-pub fn default_dir() -> Option<PathBuf> {
+pub(crate) fn default_dir() -> Option<PathBuf> {
     let nonempty = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())

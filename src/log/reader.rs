@@ -1,6 +1,8 @@
-//! Reading execution logs back, tolerantly: a torn last line (a crash mid-write) is
-//! skipped and reported, unknown events and fields (from a newer minor version) are
-//! ignored, and a log from a newer schema is refused with a clear message.
+//! Reading execution logs back, tolerantly.
+//!
+//! A torn last line (a crash mid-write) is skipped and reported, unknown events and fields
+//! (from a newer minor version) are ignored, and a log from a newer schema is refused with a
+//! clear message.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,16 +13,16 @@ use crate::event::{Event, SCHEMA_VERSION};
 
 /// One log, parsed.
 #[derive(Debug, Clone)]
-pub struct RunLog {
-    pub records: Vec<(DateTime<Utc>, Event)>,
+pub(crate) struct RunLog {
+    pub(crate) records: Vec<(DateTime<Utc>, Event)>,
     /// The last line was cut short (the writer crashed mid-line); it was skipped.
-    pub torn: bool,
+    pub(crate) torn: bool,
     /// Lines that could not be read and were skipped (other than a torn last line).
-    pub skipped_lines: Vec<usize>,
+    pub(crate) skipped_lines: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path} is not an execution log: its first line is not a run_started record")]
@@ -42,7 +44,7 @@ const KNOWN: &[&str] = &[
     "run_finished",
 ];
 
-pub fn read(path: &Path) -> Result<RunLog, ReadError> {
+pub(crate) fn read(path: &Path) -> Result<RunLog, ReadError> {
     let text = std::fs::read(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -50,7 +52,7 @@ pub fn read(path: &Path) -> Result<RunLog, ReadError> {
     parse(path, &text)
 }
 
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
     let text = String::from_utf8_lossy(bytes);
     let ends_cleanly = text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
@@ -119,7 +121,7 @@ fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
 }
 
 /// Where a run id's log is: `latest` is the newest run; ids never leave the directory.
-pub fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
+pub(crate) fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
     use crate::error::RunRefError;
     if id == "latest" {
         return Ok(all(dir)?
@@ -158,7 +160,7 @@ pub fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
 }
 
 /// Every log file in `dir`, oldest first (run ids sort by start time).
-pub fn all(dir: &Path) -> Result<Vec<PathBuf>, crate::error::Error> {
+pub(crate) fn all(dir: &Path) -> Result<Vec<PathBuf>, crate::error::Error> {
     use crate::error::Error;
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,

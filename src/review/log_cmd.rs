@@ -1,79 +1,14 @@
 //! `runbook log list` and `runbook log show`: the record of past runs, for people.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::Run;
-use crate::commands::{print, print_json, table};
+use super::{load_all, load_one};
+use crate::commands::{print, print_json};
 use crate::error::{Error, exit};
-use crate::log::reader;
-use crate::terminal::display::short;
-
-/// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
-///
-/// Reading and parsing is the whole cost of `log list` and `stats` over a long history, so
-/// the files are shared out, in order, among a few threads (one per core, at most four).
-pub fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
-    let paths = reader::all(dir)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let chunk = paths.len().div_ceil(threads).max(64);
-    let parts: Vec<Vec<Result<Run, String>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| load_path(p)).collect()))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut runs = Vec::with_capacity(paths.len());
-    for result in parts.into_iter().flatten() {
-        match result {
-            Ok(run) => runs.push(run),
-            Err(warning) => eprintln!("warning: {warning}; skipped"),
-        }
-    }
-    Ok(runs)
-}
-
-fn load_path(path: &Path) -> Result<Run, String> {
-    let log = reader::read(path).map_err(|e| e.to_string())?;
-    Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
-}
-
-/// Reads one run by id (or `latest`).
-pub fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
-    let path: PathBuf = reader::find(dir, id)?;
-    let log = reader::read(&path).map_err(|e| Error::Usage(e.to_string()))?;
-    if log.torn {
-        eprintln!(
-            "warning: the last line of {} was cut short (a crash while writing); it is ignored",
-            path.display()
-        );
-    }
-    Run::from_log(&log)
-        .ok_or_else(|| Error::Usage(format!("{} has no run_started record", path.display())))
-}
-
-fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-fn fmt_ms(ms: Option<u64>) -> String {
-    ms.map_or("-".into(), |ms| short(std::time::Duration::from_millis(ms)))
-}
-
-pub(super) fn fmt_chrono(d: chrono::Duration) -> String {
-    match d.to_std() {
-        Ok(d) => short(d),
-        Err(_) => format!("-{}", short((-d).to_std().unwrap_or_default())),
-    }
-}
+use crate::format::{self, delta, row};
+use crate::log::run::Run;
 
 #[derive(Serialize)]
 struct ListEntry<'a> {
@@ -88,7 +23,7 @@ struct ListEntry<'a> {
     log_path: String,
 }
 
-pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
+pub(crate) fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
     let mut runs = load_all(log_dir)?;
     runs.retain(|r| runbook.is_none_or(|n| r.runbook == n));
     runs.reverse();
@@ -114,44 +49,33 @@ pub fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Err
         print(&format!("no runs in {}\n", log_dir.display()))?;
         return Ok(exit::OK);
     }
-    let mut rows = vec![
-        [
-            "RUN ID",
-            "RUNBOOK",
-            "MODE",
-            "OPERATOR",
-            "INCIDENT",
-            "STARTED (UTC)",
-            "DURATION",
-            "OUTCOME",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows = vec![row(&[
+        "RUN ID",
+        "RUNBOOK",
+        "MODE",
+        "OPERATOR",
+        "INCIDENT",
+        "STARTED (UTC)",
+        "DURATION",
+        "OUTCOME",
+    ])];
     for r in &runs {
         rows.push(vec![
             r.run_id.clone(),
             r.runbook.clone(),
-            mode_word(r.mode).into(),
+            format::mode(r.mode).into(),
             r.operator.clone(),
             r.incident.clone().unwrap_or_else(|| "-".into()),
-            fmt_time(r.started),
-            r.duration().map_or("-".into(), fmt_chrono),
+            format::datetime(r.started),
+            r.duration().map_or_else(|| "-".into(), delta),
             r.outcome().into(),
         ]);
     }
-    print(&table::render(&rows))?;
+    print(&format::table(&rows))?;
     Ok(exit::OK)
 }
 
-fn mode_word(m: crate::event::Mode) -> &'static str {
-    match m {
-        crate::event::Mode::Live => "live",
-        crate::event::Mode::DryRun => "dry-run",
-    }
-}
-
-pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
+pub(crate) fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
     let run = load_one(log_dir, id)?;
     print(&render(&run))?;
     Ok(exit::OK)
@@ -159,10 +83,10 @@ pub fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
 
 /// The run as a timeline: each step's start offset, duration, status, attempts, who
 /// answered and their note, and the tail of its output when it failed.
-pub fn render(run: &Run) -> String {
+fn render(run: &Run) -> String {
     let mut out = format!("run {}  {}: {}\n", run.run_id, run.runbook, run.title);
     let mut facts = vec![
-        format!("mode {}", mode_word(run.mode)),
+        format!("mode {}", format::mode(run.mode)),
         format!("operator {}", run.operator),
     ];
     facts.push(format!("host {}", run.host));
@@ -170,18 +94,18 @@ pub fn render(run: &Run) -> String {
         facts.push(format!("incident {i}"));
     }
     out.push_str(&format!("  {}\n", facts.join("  ")));
-    out.push_str(&format!("  started {} UTC", fmt_time(run.started)));
+    out.push_str(&format!("  started {}", format::stamp(run.started)));
     if let (Some(d), Some(engage)) = (run.detected_at, run.time_to_engage()) {
         out.push_str(&format!(
-            "  (detected {} UTC, {} before)",
-            fmt_time(d),
-            fmt_chrono(engage)
+            "  (detected {}, {} before)",
+            format::stamp(d),
+            delta(engage)
         ));
     }
     out.push('\n');
     out.push_str(&format!("  outcome {}", run.outcome()));
     if let Some(d) = run.duration() {
-        out.push_str(&format!(" in {}", fmt_chrono(d)));
+        out.push_str(&format!(" in {}", delta(d)));
     }
     if let Some(r) = &run.reason {
         out.push_str(&format!(": {r}"));
@@ -191,72 +115,64 @@ pub fn render(run: &Run) -> String {
         out.push_str(&format!(
             "  {} at +{} (step {})",
             m.name,
-            fmt_chrono(m.at - run.started),
+            delta(m.at - run.started),
             m.step
         ));
         if let (Some(ttm), "mitigated") = (run.time_to_mitigate(), m.name.as_str()) {
-            out.push_str(&format!(", {} after detection", fmt_chrono(ttm)));
+            out.push_str(&format!(", {} after detection", delta(ttm)));
         }
         out.push('\n');
     }
     for (at, who) in &run.resumed {
         out.push_str(&format!(
             "  resumed at +{} by {who}\n",
-            fmt_chrono(*at - run.started)
+            delta(*at - run.started)
         ));
     }
     if run.torn {
         out.push_str("  note: the log's last line was cut short by a crash and is ignored\n");
     }
     out.push('\n');
-    let mut rows = vec![
-        ["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"]
-            .map(String::from)
-            .to_vec(),
-    ];
+    let mut rows = vec![row(&["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"])];
     let mut tails = Vec::new();
     for s in &run.steps {
         let at = s
             .started
-            .map_or("-".into(), |t| format!("+{}", fmt_chrono(t - run.started)));
-        let status = s
-            .status
-            .map_or("in doubt (started, never finished)", |st| st.as_str());
+            .map_or("-".into(), |t| format!("+{}", delta(t - run.started)));
+        let status = match s.status {
+            None => "in doubt (started, never finished)",
+            st => format::step_status(st),
+        };
         let mut answer = Vec::new();
-        if let Some(a) = s.answer {
+        if let Some(a) = s.response.answer {
             let word = a.as_str().to_string();
-            answer.push(match &s.operator {
+            answer.push(match &s.response.operator {
                 Some(o) => format!("{word} by {o}"),
                 None => word,
             });
         }
-        if let Some(w) = s.wait_ms.filter(|_| s.answer.is_some()) {
-            answer.push(format!("after {}", fmt_ms(Some(w))));
+        if let Some(w) = s.response.wait_ms.filter(|_| s.response.answer.is_some()) {
+            answer.push(format!("after {}", format::millis(w as i64)));
         }
-        if let Some(v) = &s.value {
+        if let Some(v) = &s.response.value {
             answer.push(format!("value {v:?}"));
         }
-        if let Some(n) = &s.note {
+        if let Some(n) = &s.response.note {
             answer.push(format!("note: {n}"));
         }
         if let Some(r) = &s.reason {
             answer.push(r.clone());
         }
-        let name = if s.phase == crate::event::Phase::Rollback {
-            format!("{} (rollback)", s.step)
-        } else {
-            s.step.clone()
-        };
         rows.push(vec![
             at,
-            fmt_ms(s.duration_ms),
-            status.replace('_', " "),
+            format::millis_or_dash(s.duration_ms.map(|ms| ms as i64)),
+            status.to_string(),
             if s.attempts == 0 {
                 "-".into()
             } else {
                 s.attempts.to_string()
             },
-            name,
+            s.label(),
             answer.join("; "),
         ]);
         let failed = matches!(
@@ -267,12 +183,7 @@ pub fn render(run: &Run) -> String {
             tails.push((s.step.clone(), s.output_tail.clone()));
         }
     }
-    out.push_str(
-        &table::render(&rows)
-            .lines()
-            .map(|l| format!("  {l}\n"))
-            .collect::<String>(),
-    );
+    out.push_str(&format::indented_table(&rows));
     for (step, tail) in tails {
         out.push_str(&format!("\n  last output of {step}:\n"));
         for l in tail {

@@ -1,320 +1,76 @@
-//! After the incident: execution logs turned into runs people can read ([`Run`]), and the
-//! commands built on them: `log list`, `log show`, `report`, `stats`.
+//! After the incident: the commands that read runs back from their logs.
+//!
+//! `log list`, `log show`, `report` and `stats` each load `Run`s (the model in
+//! `crate::log::run`) through `load_all` or `load_one`, which warn about what they skip.
 
-pub mod log_cmd;
-pub mod report;
-pub mod stats;
+pub(crate) mod log_cmd;
+pub(crate) mod report;
+pub(crate) mod stats;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use std::path::{Path, PathBuf};
 
-use crate::event::{Answer, Event, Kind, Mode, Phase, RunStatus, StepStatus};
-use crate::log::reader::RunLog;
+use crate::error::Error;
+use crate::log::reader;
+use crate::log::run::Run;
 
-/// Lines of output kept per step for review (the tail shown when a step failed).
-const TAIL_LINES: usize = 10;
-
-/// One run, as read back from its log.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    pub run_id: String,
-    pub runbook: String,
-    pub title: String,
-    /// The runbook file as it was when the run started: where, and its sha256.
-    pub runbook_path: String,
-    pub runbook_sha256: String,
-    pub mode: Mode,
-    pub operator: String,
-    pub host: String,
-    pub incident: Option<String>,
-    pub detected_at: Option<DateTime<Utc>>,
-    pub started: DateTime<Utc>,
-    pub finished: Option<DateTime<Utc>>,
-    /// `None` while the run has no `run_finished` (still running, or it crashed).
-    pub status: Option<RunStatus>,
-    pub reason: Option<String>,
-    pub duration_ms: Option<u64>,
-    pub params: serde_json::Map<String, serde_json::Value>,
-    pub version: String,
-    pub log_path: String,
-    /// Operators who resumed the run, with when.
-    pub resumed: Vec<(DateTime<Utc>, String)>,
-    pub milestones: Vec<MilestoneAt>,
-    pub steps: Vec<StepRun>,
-    /// The log's last line was torn by a crash and skipped.
-    pub torn: bool,
-    /// The time of the log's latest record: where an unfinished run stands.
-    #[serde(skip)]
-    pub last_record: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MilestoneAt {
-    pub name: String,
-    pub step: String,
-    pub at: DateTime<Utc>,
-}
-
-/// One step (or one rollback) of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRun {
-    pub step: String,
-    pub kind: Kind,
-    pub phase: Phase,
-    pub command: Option<String>,
-    pub started: Option<DateTime<Utc>>,
-    pub finished: Option<DateTime<Utc>>,
-    /// `None` when the step started and never finished: it may or may not have run.
-    pub status: Option<StepStatus>,
-    pub duration_ms: Option<u64>,
-    pub attempts: u32,
-    pub exit_code: Option<i32>,
-    pub answer: Option<Answer>,
-    pub operator: Option<String>,
-    pub note: Option<String>,
-    pub wait_ms: Option<u64>,
-    pub value: Option<String>,
-    /// What a `capture` kept (masked), as logged.
-    pub captured: Option<String>,
-    pub reason: Option<String>,
-    /// The last lines of output (stdout and stderr interleaved as they came).
-    pub output_tail: Vec<String>,
-    pub truncated_bytes: u64,
-}
-
-impl Run {
-    /// Builds the run from its log's records, in order.
-    pub fn from_log(log: &RunLog) -> Option<Run> {
-        let (ts, Event::RunStarted { .. }) = log.records.first()? else {
-            return None;
-        };
-        let mut run = match &log.records[0].1 {
-            Event::RunStarted {
-                run_id,
-                runbook,
-                runbook_path,
-                runbook_sha256,
-                title,
-                mode,
-                params,
-                operator,
-                host,
-                incident,
-                detected_at,
-                version,
-                log_path,
-                ..
-            } => Run {
-                run_id: run_id.clone(),
-                runbook: runbook.clone(),
-                title: title.clone(),
-                runbook_path: runbook_path.clone(),
-                runbook_sha256: runbook_sha256.clone(),
-                mode: *mode,
-                operator: operator.clone(),
-                host: host.clone(),
-                incident: incident.clone(),
-                detected_at: detected_at
-                    .as_deref()
-                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-                    .map(|d| d.with_timezone(&Utc)),
-                started: *ts,
-                finished: None,
-                status: None,
-                reason: None,
-                duration_ms: None,
-                params: params.clone(),
-                version: version.clone(),
-                log_path: log_path.clone(),
-                resumed: Vec::new(),
-                milestones: Vec::new(),
-                steps: Vec::new(),
-                torn: log.torn,
-                last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
-            },
-            _ => return None,
-        };
-        for (ts, event) in &log.records[1..] {
-            match event {
-                Event::StepStarted {
-                    step,
-                    kind,
-                    attempt,
-                    command,
-                    phase,
-                } => {
-                    let s = run.step_mut(step, *phase, *kind);
-                    if s.started.is_none() || s.status.is_some() {
-                        // A fresh start (or a retry after a prompt) of this step.
-                        if s.status.is_some() {
-                            s.status = None;
-                            s.finished = None;
-                        }
-                        s.started.get_or_insert(*ts);
-                    }
-                    s.attempts = s.attempts.max(*attempt);
-                    if command.is_some() {
-                        s.command.clone_from(command);
-                    }
-                }
-                Event::StepOutput {
-                    step,
-                    text,
-                    phase,
-                    truncated_bytes,
-                    stream,
-                } => {
-                    let s = run.step_mut(step, *phase, Kind::Auto);
-                    s.truncated_bytes += truncated_bytes.unwrap_or(0);
-                    let _ = stream;
-                    s.output_tail.extend(text.lines().map(str::to_string));
-                    let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
-                    s.output_tail.drain(..excess);
-                }
-                Event::StepFinished {
-                    step,
-                    kind,
-                    status,
-                    duration_ms,
-                    attempts,
-                    exit_code,
-                    phase,
-                    response,
-                    reason,
-                } => {
-                    let s = run.step_mut(step, *phase, *kind);
-                    s.kind = *kind;
-                    s.finished = Some(*ts);
-                    s.status = Some(*status);
-                    s.duration_ms = Some(*duration_ms);
-                    s.attempts = s.attempts.max(*attempts);
-                    s.exit_code = *exit_code;
-                    s.answer = response.answer;
-                    s.operator.clone_from(&response.operator);
-                    s.note.clone_from(&response.note);
-                    s.wait_ms = response.wait_ms;
-                    s.value.clone_from(&response.value);
-                    s.captured.clone_from(&response.captured);
-                    s.reason.clone_from(reason);
-                    if s.started.is_none() {
-                        // Steps that never ran (skipped) start and end at once.
-                        s.started = Some(*ts - chrono::Duration::milliseconds(*duration_ms as i64));
-                    }
-                }
-                Event::Milestone { name, step } => run.milestones.push(MilestoneAt {
-                    name: name.clone(),
-                    step: step.clone(),
-                    at: *ts,
-                }),
-                Event::RunResumed { operator, .. } => {
-                    run.resumed.push((*ts, operator.clone()));
-                    // A resumed run is unfinished again until its new end.
-                    run.status = None;
-                    run.finished = None;
-                }
-                Event::RunFinished {
-                    status,
-                    duration_ms,
-                    reason,
-                } => {
-                    run.status = Some(*status);
-                    run.finished = Some(*ts);
-                    run.duration_ms = Some(*duration_ms);
-                    run.reason.clone_from(reason);
-                }
-                Event::RunStarted { .. }
-                | Event::StepRetrying { .. }
-                | Event::PromptOpened { .. }
-                | Event::PromptClosed { .. }
-                | Event::Notice { .. }
-                | Event::NotRolledBack { .. } => {}
-            }
-        }
-        Some(run)
-    }
-
-    fn step_mut(&mut self, step: &str, phase: Phase, kind: Kind) -> &mut StepRun {
-        let pos = self
-            .steps
-            .iter()
-            .position(|s| s.step == step && s.phase == phase);
-        let i = match pos {
-            Some(i) => i,
-            None => {
-                self.steps.push(StepRun {
-                    step: step.to_string(),
-                    kind,
-                    phase,
-                    command: None,
-                    started: None,
-                    finished: None,
-                    status: None,
-                    duration_ms: None,
-                    attempts: 0,
-                    exit_code: None,
-                    answer: None,
-                    operator: None,
-                    note: None,
-                    wait_ms: None,
-                    value: None,
-                    captured: None,
-                    reason: None,
-                    output_tail: Vec::new(),
-                    truncated_bytes: 0,
-                });
-                self.steps.len() - 1
-            }
-        };
-        &mut self.steps[i]
-    }
-
-    /// Wall time of the run: recorded at its end, else up to its last record.
-    pub fn duration(&self) -> Option<chrono::Duration> {
-        self.duration_ms
-            .map(|ms| chrono::Duration::milliseconds(ms as i64))
-            .or_else(|| self.finished.map(|f| f - self.started))
-    }
-
-    /// When the incident was mitigated: the `mitigated` milestone, else a successful end.
-    pub fn mitigated_at(&self) -> Option<DateTime<Utc>> {
-        self.milestones
-            .iter()
-            .find(|m| m.name == "mitigated")
-            .map(|m| m.at)
-            .or(match self.status {
-                Some(RunStatus::Succeeded) => self.finished,
-                _ => None,
+/// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
+///
+/// Reading and parsing is the whole cost of `log list` and `stats` over a long history, so
+/// the files are shared out, in order, among a few threads (one per core, at most four).
+fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
+    let paths = reader::all(dir)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = paths.len().div_ceil(threads).max(64);
+    let parts: Vec<Vec<Result<Run, String>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|p| load_path(p)).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
-    }
-
-    /// Time from detection to mitigation (the MTTR the team tracks), when both are known.
-    pub fn time_to_mitigate(&self) -> Option<chrono::Duration> {
-        Some(self.mitigated_at()? - self.detected_at?)
-    }
-
-    /// Time from detection until the runbook was started.
-    pub fn time_to_engage(&self) -> Option<chrono::Duration> {
-        Some(self.started - self.detected_at?)
-    }
-
-    /// Everyone who answered a prompt, and the operator who started the run, once each.
-    pub fn operators(&self) -> Vec<String> {
-        let mut out = vec![self.operator.clone()];
-        for o in self
-            .steps
-            .iter()
-            .filter_map(|s| s.operator.as_ref())
-            .chain(self.resumed.iter().map(|(_, o)| o))
-        {
-            if !out.contains(o) {
-                out.push(o.clone());
-            }
+            .collect()
+    });
+    let mut runs = Vec::with_capacity(paths.len());
+    for result in parts.into_iter().flatten() {
+        match result {
+            Ok(run) => runs.push(run),
+            Err(warning) => eprintln!("warning: {warning}; skipped"),
         }
-        out
     }
+    Ok(runs)
+}
 
-    /// The outcome as a word: the run's status, or `unfinished`.
-    pub fn outcome(&self) -> &'static str {
-        self.status.map_or("unfinished", RunStatus::as_str)
+fn load_path(path: &Path) -> Result<Run, String> {
+    let log = reader::read(path).map_err(|e| e.to_string())?;
+    Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
+}
+
+/// Reads one run by id (or `latest`).
+fn load_one(dir: &Path, id: &str) -> Result<Run, Error> {
+    let path: PathBuf = reader::find(dir, id)?;
+    let log = reader::read(&path)?;
+    if log.torn {
+        eprintln!(
+            "warning: the last line of {} was cut short (a crash while writing); it is ignored",
+            path.display()
+        );
     }
+    if let [line] = log.skipped_lines[..] {
+        eprintln!(
+            "warning: line {line} of {} could not be read; it is ignored",
+            path.display()
+        );
+    } else if !log.skipped_lines.is_empty() {
+        let lines: Vec<String> = log.skipped_lines.iter().map(usize::to_string).collect();
+        eprintln!(
+            "warning: lines {} of {} could not be read; they are ignored",
+            lines.join(", "),
+            path.display()
+        );
+    }
+    Run::from_log(&log).ok_or(Error::BadLog(reader::ReadError::NotALog { path }))
 }

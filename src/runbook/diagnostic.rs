@@ -5,6 +5,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::format::{Tone, paint};
+
 /// One problem found in a runbook file, located by a byte span into its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -166,25 +168,18 @@ fn printable(c: char) -> char {
     }
 }
 
-/// ANSI styling that is a no-op when colour is off.
+/// The colours of a diagnostic, when colour is on.
 struct Style(bool);
 
 impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
     fn error(&self, s: &str) -> String {
-        self.paint("1;31", s)
+        paint(s, Tone::Error, self.0)
     }
     fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
+        paint(s, Tone::Strong, self.0)
     }
     fn blue(&self, s: &str) -> String {
-        self.paint("1;34", s)
+        paint(s, Tone::Frame, self.0)
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::event::{Event, Level, Mode, Output, Phase, RunStatus, Sink, StepStatus, Stream};
+use crate::format::{self, Tone};
 
 /// Output held back while a prompt is up; beyond this it is only in the log.
 const HOLD_LIMIT: usize = 1024 * 1024;
@@ -57,12 +58,8 @@ impl Display {
         }
     }
 
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.colour {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+    fn paint(&self, tone: Tone, s: &str) -> String {
+        format::paint(s, tone, self.colour)
     }
 
     /// A status line on stderr, printed above the spinners; held back while a prompt is
@@ -181,7 +178,7 @@ impl Display {
                 };
                 self.line(&format!(
                     "{} {runbook}: {title}{rehearsal}",
-                    self.paint("1", "runbook")
+                    self.paint(Tone::Strong, "runbook")
                 ));
                 self.line(&format!("  run {run_id}"));
                 self.line(&format!("  log {log_path}"));
@@ -195,7 +192,7 @@ impl Display {
                         .signed_duration_since(t)
                         .to_std()
                         .unwrap_or_default();
-                    self.line(&format!("  detected {d} ({} ago)", short(since)));
+                    self.line(&format!("  detected {d} ({} ago)", format::duration(since)));
                 }
             }
             Event::StepStarted {
@@ -277,21 +274,21 @@ impl Display {
                         m.remove(&bar);
                     }
                 }
-                let (mark, code) = match status {
-                    StepStatus::Succeeded => ("ok", "32"),
-                    StepStatus::Failed => ("FAILED", "31"),
-                    StepStatus::TimedOut => ("TIMED OUT", "31"),
-                    StepStatus::Skipped => ("skipped", "33"),
-                    StepStatus::DryRun => ("dry run", "36"),
-                    StepStatus::Aborted => ("aborted", "31"),
+                let (mark, tone) = match status {
+                    StepStatus::Succeeded => ("ok", Tone::Good),
+                    StepStatus::Failed => ("FAILED", Tone::Bad),
+                    StepStatus::TimedOut => ("TIMED OUT", Tone::Bad),
+                    StepStatus::Skipped => ("skipped", Tone::Caution),
+                    StepStatus::DryRun => ("dry run", Tone::Rehearsal),
+                    StepStatus::Aborted => ("aborted", Tone::Bad),
                 };
-                let mut text = format!("  {} {step}", self.paint(code, mark));
+                let mut text = format!("  {} {step}", self.paint(tone, mark));
                 if *phase == Phase::Rollback {
                     text.push_str(" (rollback)");
                 }
                 text.push_str(&format!(
                     " in {}",
-                    short(Duration::from_millis(*duration_ms))
+                    format::duration(Duration::from_millis(*duration_ms))
                 ));
                 if *attempts > 1 {
                     text.push_str(&format!(" after {attempts} attempts"));
@@ -310,7 +307,7 @@ impl Display {
             Event::Milestone { name, step } => {
                 self.line(&format!(
                     "  {} {name} (by {step})",
-                    self.paint("1;32", "milestone")
+                    self.paint(Tone::Success, "milestone")
                 ));
             }
             Event::RunResumed { run_id, operator } => {
@@ -321,15 +318,15 @@ impl Display {
                 duration_ms,
                 reason,
             } => {
-                let code = if *status == RunStatus::Succeeded {
-                    "1;32"
+                let tone = if *status == RunStatus::Succeeded {
+                    Tone::Success
                 } else {
-                    "1;31"
+                    Tone::Error
                 };
                 let mut text = format!(
                     "run {} in {}",
-                    self.paint(code, status.as_str()),
-                    short(Duration::from_millis(*duration_ms))
+                    self.paint(tone, status.as_str()),
+                    format::duration(Duration::from_millis(*duration_ms))
                 );
                 if let Some(r) = reason {
                     text.push_str(&format!(": {r}"));
@@ -356,8 +353,8 @@ impl Display {
             Event::Notice { level, text, .. } => {
                 let text = match level {
                     Level::Info => format!("  {text}"),
-                    Level::Warning => format!("  {}: {text}", self.paint("33", "warning")),
-                    Level::Error => format!("{}: {text}", self.paint("31", "error")),
+                    Level::Warning => format!("  {}: {text}", self.paint(Tone::Caution, "warning")),
+                    Level::Error => format!("{}: {text}", self.paint(Tone::Error, "error")),
                 };
                 self.line(&text);
             }
@@ -395,19 +392,5 @@ impl Sink for Display {
     fn output(&mut self, out: &Output<'_>) -> std::io::Result<()> {
         self.show_output(out.step, out.stream, out.bytes);
         Ok(())
-    }
-}
-
-/// A duration as people read it in a status line: 850ms, 4.2s, 3m 12s, 1h 4m.
-pub fn short(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000)
-    } else {
-        format!("{}h {}m", ms / 3_600_000, (ms % 3_600_000) / 60_000)
     }
 }

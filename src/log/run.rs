@@ -1,0 +1,366 @@
+//! One run as read back from its log: the model `review` reports on and `resume` goes on from.
+//!
+//! It holds no more than the log does.
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{Event, Kind, Mode, Phase, Response, RunStatus, StepStatus};
+use crate::log::reader::RunLog;
+
+/// Lines of output kept per step for review (the tail shown when a step failed).
+const TAIL_LINES: usize = 10;
+
+/// One run, as read back from its log.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) run_id: String,
+    pub(crate) runbook: String,
+    pub(crate) title: String,
+    /// The runbook file as it was when the run started: where, and its sha256.
+    pub(crate) runbook_path: String,
+    pub(crate) runbook_sha256: String,
+    pub(crate) mode: Mode,
+    pub(crate) operator: String,
+    pub(crate) host: String,
+    pub(crate) incident: Option<String>,
+    pub(crate) detected_at: Option<DateTime<Utc>>,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) finished: Option<DateTime<Utc>>,
+    /// `None` while the run has no `run_finished` (still running, or it crashed).
+    pub(crate) status: Option<RunStatus>,
+    pub(crate) reason: Option<String>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
+    pub(crate) version: String,
+    pub(crate) log_path: String,
+    /// Operators who resumed the run, with when.
+    pub(crate) resumed: Vec<(DateTime<Utc>, String)>,
+    pub(crate) milestones: Vec<MilestoneAt>,
+    pub(crate) steps: Vec<StepRun>,
+    /// The log's last line was torn by a crash and skipped.
+    pub(crate) torn: bool,
+    /// The time of the log's latest record: where an unfinished run stands.
+    pub(crate) last_record: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MilestoneAt {
+    pub(crate) name: String,
+    pub(crate) step: String,
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// One step (or one rollback) of a run.
+#[derive(Debug, Clone)]
+pub(crate) struct StepRun {
+    pub(crate) step: String,
+    pub(crate) kind: Kind,
+    pub(crate) phase: Phase,
+    pub(crate) started: Option<DateTime<Utc>>,
+    pub(crate) finished: Option<DateTime<Utc>>,
+    /// `None` when the step started and never finished: it may or may not have run.
+    pub(crate) status: Option<StepStatus>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) attempts: u32,
+    pub(crate) exit_code: Option<i32>,
+    /// The person's side (answer, operator, note, wait, value typed, value captured), as
+    /// its `step_finished` recorded it.
+    pub(crate) response: Response,
+    pub(crate) reason: Option<String>,
+    /// The last lines of output (stdout and stderr interleaved as they came).
+    pub(crate) output_tail: Vec<String>,
+    pub(crate) truncated_bytes: u64,
+}
+
+/// The answer fields read as the step's own (`s.captured`), as `exec::resume` reads them.
+impl StepRun {
+    /// Time spent waiting on a person at this step: the `wait_ms` its prompt recorded (a
+    /// manual step, a confirmation, a failure prompt). The one definition `report` and
+    /// `stats` share, and the one `runbook stats --help` and docs/stats.md give.
+    pub(crate) fn people_ms(&self) -> u64 {
+        self.response.wait_ms.unwrap_or(0)
+    }
+
+    /// The step's id, marked when this is its rollback.
+    pub(crate) fn label(&self) -> String {
+        if self.phase == Phase::Rollback {
+            format!("{} (rollback)", self.step)
+        } else {
+            self.step.clone()
+        }
+    }
+}
+
+impl Run {
+    /// Builds the run from its log's records, in order.
+    pub(crate) fn from_log(log: &RunLog) -> Option<Run> {
+        let (ts, Event::RunStarted { .. }) = log.records.first()? else {
+            return None;
+        };
+        let mut run = match &log.records[0].1 {
+            Event::RunStarted {
+                run_id,
+                runbook,
+                runbook_path,
+                runbook_sha256,
+                title,
+                mode,
+                params,
+                operator,
+                host,
+                incident,
+                detected_at,
+                version,
+                log_path,
+                ..
+            } => Run {
+                run_id: run_id.clone(),
+                runbook: runbook.clone(),
+                title: title.clone(),
+                runbook_path: runbook_path.clone(),
+                runbook_sha256: runbook_sha256.clone(),
+                mode: *mode,
+                operator: operator.clone(),
+                host: host.clone(),
+                incident: incident.clone(),
+                detected_at: detected_at
+                    .as_deref()
+                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+                started: *ts,
+                finished: None,
+                status: None,
+                reason: None,
+                duration_ms: None,
+                params: params.clone(),
+                version: version.clone(),
+                log_path: log_path.clone(),
+                resumed: Vec::new(),
+                milestones: Vec::new(),
+                steps: Vec::new(),
+                torn: log.torn,
+                last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
+            },
+            _ => return None,
+        };
+        for (ts, event) in &log.records[1..] {
+            match event {
+                Event::StepStarted {
+                    step,
+                    kind,
+                    attempt,
+                    phase,
+                    ..
+                } => {
+                    let s = run.step_mut(step, *phase, *kind);
+                    if s.started.is_none() || s.status.is_some() {
+                        // A fresh start (or a retry after a prompt) of this step.
+                        if s.status.is_some() {
+                            s.status = None;
+                            s.finished = None;
+                        }
+                        s.started.get_or_insert(*ts);
+                    }
+                    s.attempts = s.attempts.max(*attempt);
+                }
+                Event::StepOutput {
+                    step,
+                    text,
+                    phase,
+                    truncated_bytes,
+                    ..
+                } => {
+                    let s = run.step_mut(step, *phase, Kind::Auto);
+                    s.truncated_bytes += truncated_bytes.unwrap_or(0);
+                    s.output_tail.extend(text.lines().map(str::to_string));
+                    let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
+                    s.output_tail.drain(..excess);
+                }
+                Event::StepFinished {
+                    step,
+                    kind,
+                    status,
+                    duration_ms,
+                    attempts,
+                    exit_code,
+                    phase,
+                    response,
+                    reason,
+                } => {
+                    let s = run.step_mut(step, *phase, *kind);
+                    s.kind = *kind;
+                    s.finished = Some(*ts);
+                    s.status = Some(*status);
+                    s.duration_ms = Some(*duration_ms);
+                    s.attempts = s.attempts.max(*attempts);
+                    s.exit_code = *exit_code;
+                    s.response.clone_from(response);
+                    s.reason.clone_from(reason);
+                    if s.started.is_none() {
+                        // Steps that never ran (skipped) start and end at once.
+                        s.started = Some(*ts - chrono::Duration::milliseconds(*duration_ms as i64));
+                    }
+                }
+                Event::Milestone { name, step } => run.milestones.push(MilestoneAt {
+                    name: name.clone(),
+                    step: step.clone(),
+                    at: *ts,
+                }),
+                Event::RunResumed { operator, .. } => {
+                    run.resumed.push((*ts, operator.clone()));
+                    // A resumed run is unfinished again until its new end.
+                    run.status = None;
+                    run.finished = None;
+                }
+                Event::RunFinished {
+                    status,
+                    duration_ms,
+                    reason,
+                } => {
+                    run.status = Some(*status);
+                    run.finished = Some(*ts);
+                    run.duration_ms = Some(*duration_ms);
+                    run.reason.clone_from(reason);
+                }
+                Event::RunStarted { .. }
+                | Event::StepRetrying { .. }
+                | Event::PromptOpened { .. }
+                | Event::PromptClosed { .. }
+                | Event::Notice { .. }
+                | Event::NotRolledBack { .. } => {}
+            }
+        }
+        Some(run)
+    }
+
+    fn step_mut(&mut self, step: &str, phase: Phase, kind: Kind) -> &mut StepRun {
+        let pos = self
+            .steps
+            .iter()
+            .position(|s| s.step == step && s.phase == phase);
+        let i = match pos {
+            Some(i) => i,
+            None => {
+                self.steps.push(StepRun {
+                    step: step.to_string(),
+                    kind,
+                    phase,
+                    started: None,
+                    finished: None,
+                    status: None,
+                    duration_ms: None,
+                    attempts: 0,
+                    exit_code: None,
+                    response: Response::default(),
+                    reason: None,
+                    output_tail: Vec::new(),
+                    truncated_bytes: 0,
+                });
+                self.steps.len() - 1
+            }
+        };
+        &mut self.steps[i]
+    }
+
+    /// Time spent waiting on people over the whole run (see [`StepRun::people_ms`]).
+    pub(crate) fn people_ms(&self) -> u64 {
+        self.steps.iter().map(StepRun::people_ms).sum()
+    }
+
+    /// Wall time of the run: recorded at its end, else up to its last record.
+    pub(crate) fn duration(&self) -> Option<chrono::Duration> {
+        self.duration_ms
+            .map(|ms| chrono::Duration::milliseconds(ms as i64))
+            .or_else(|| self.finished.map(|f| f - self.started))
+    }
+
+    /// When the incident was mitigated: the `mitigated` milestone, else a successful end.
+    pub(crate) fn mitigated_at(&self) -> Option<DateTime<Utc>> {
+        self.milestones
+            .iter()
+            .find(|m| m.name == "mitigated")
+            .map(|m| m.at)
+            .or(match self.status {
+                Some(RunStatus::Succeeded) => self.finished,
+                _ => None,
+            })
+    }
+
+    /// Time from detection to mitigation (the MTTR the team tracks), when both are known.
+    pub(crate) fn time_to_mitigate(&self) -> Option<chrono::Duration> {
+        Some(self.mitigated_at()? - self.detected_at?)
+    }
+
+    /// Time from detection until the runbook was started.
+    pub(crate) fn time_to_engage(&self) -> Option<chrono::Duration> {
+        Some(self.started - self.detected_at?)
+    }
+
+    /// Everyone who answered a prompt, and the operator who started the run, once each.
+    pub(crate) fn operators(&self) -> Vec<String> {
+        let mut out = vec![self.operator.clone()];
+        for o in self
+            .steps
+            .iter()
+            .filter_map(|s| s.response.operator.as_ref())
+            .chain(self.resumed.iter().map(|(_, o)| o))
+        {
+            if !out.contains(o) {
+                out.push(o.clone());
+            }
+        }
+        out
+    }
+
+    /// The outcome as a word: the run's status, or `unfinished`.
+    pub(crate) fn outcome(&self) -> &'static str {
+        self.status.map_or("unfinished", RunStatus::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn run(lines: &[&str]) -> Run {
+        let start = r#"{"ts":"2026-11-26T03:00:00.000Z","event":"run_started","schema_version":1,"run_id":"r","runbook":"x","runbook_path":"/x.toml","runbook_sha256":"00","title":"X","mode":"live","params":{},"operator":"ann","host":"h","incident":null,"detected_at":"2026-11-26T02:50:00Z","version":"0.1.0","log_path":"/l"}"#;
+        let text = std::iter::once(start)
+            .chain(lines.iter().copied())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let log = crate::log::reader::parse(Path::new("l.jsonl"), text.as_bytes()).unwrap();
+        Run::from_log(&log).unwrap()
+    }
+
+    #[test]
+    fn steps_answers_and_people_time_come_from_the_records() {
+        let r = run(&[
+            r#"{"ts":"2026-11-26T03:00:01.000Z","event":"step_started","step":"look","kind":"manual","attempt":1,"phase":"run"}"#,
+            r#"{"ts":"2026-11-26T03:00:03.500Z","event":"step_finished","step":"look","kind":"manual","status":"succeeded","duration_ms":2500,"attempts":1,"exit_code":null,"phase":"run","answer":"done","operator":"bob","note":"fine","wait_ms":2500}"#,
+            r#"{"ts":"2026-11-26T03:00:04.000Z","event":"step_started","step":"fix","kind":"auto","attempt":1,"command":"true","phase":"run"}"#,
+            r#"{"ts":"2026-11-26T03:00:04.100Z","event":"step_finished","step":"fix","kind":"auto","status":"succeeded","duration_ms":100,"attempts":1,"exit_code":0,"phase":"run","answer":"yes","operator":"ann","wait_ms":300,"captured":"42"}"#,
+            r#"{"ts":"2026-11-26T03:00:04.200Z","event":"milestone","name":"mitigated","step":"fix"}"#,
+            r#"{"ts":"2026-11-26T03:00:05.000Z","event":"step_started","step":"fix","kind":"auto","attempt":1,"phase":"rollback"}"#,
+        ]);
+        assert_eq!(r.status, None);
+        assert_eq!(r.outcome(), "unfinished");
+        assert_eq!(r.operators(), ["ann", "bob"]);
+        assert_eq!(r.people_ms(), 2800);
+        assert_eq!(
+            r.time_to_mitigate().map(|d| d.num_milliseconds()),
+            Some(604_200)
+        );
+        let fix = &r.steps[1];
+        assert_eq!(
+            (fix.response.captured.as_deref(), fix.people_ms()),
+            (Some("42"), 300)
+        );
+        let rollback = &r.steps[2];
+        assert_eq!(
+            (rollback.label().as_str(), rollback.status),
+            ("fix (rollback)", None)
+        );
+    }
+}
