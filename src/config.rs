@@ -14,6 +14,8 @@ pub struct Config {
     pub quiet: bool,
     /// ANSI colour on stderr (a terminal, and `NO_COLOR` unset or empty).
     pub colour: bool,
+    /// A person is there to answer: stdin and stderr are both terminals.
+    pub interactive: bool,
 }
 
 impl Config {
@@ -40,6 +42,7 @@ impl Config {
             log_dir: cli.log_dir.clone().or_else(crate::log::default_dir),
             quiet: cli.quiet,
             colour: !no_colour && std::io::stderr().is_terminal(),
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
 }

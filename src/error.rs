@@ -39,7 +39,7 @@ pub enum Error {
     NoLogDir,
     /// A run id that names no run, or more than one.
     #[error(transparent)]
-    RunRef(#[from] RunRefError),
+    RunRef(crate::log::reader::FindError),
     /// A log that is not one, or is from a newer version.
     #[error(transparent)]
     BadLog(crate::log::reader::ReadError),
@@ -90,7 +90,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(transparent)]
-    LogFailed(#[from] crate::exec::emit::LogFailed),
+    LogFailed(#[from] crate::event::LogFailed),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot start the runtime: {0}")]
@@ -132,17 +132,18 @@ pub enum ParamError {
     NotLogged(Box<ParamError>),
 }
 
-/// A run id given on the command line that does not name exactly one run.
-#[derive(Debug, thiserror::Error)]
-pub enum RunRefError {
-    #[error("no runs in {0}")]
-    NoRuns(String),
-    #[error("`{0}` is not a run id (run ids look like 20261126T031200123Z-a1b2c3)")]
-    NotARunId(String),
-    #[error("no run `{id}` in {dir}")]
-    NoRun { id: String, dir: String },
-    #[error("`{id}` matches {n} runs; give more of the id")]
-    Ambiguous { id: String, n: usize },
+impl From<crate::log::reader::FindError> for Error {
+    fn from(e: crate::log::reader::FindError) -> Self {
+        use crate::log::reader::FindError;
+        match e {
+            FindError::Dir { path, source } => Error::Io {
+                action: "read the log directory",
+                path,
+                source,
+            },
+            other => Error::RunRef(other),
+        }
+    }
 }
 
 impl From<crate::log::reader::ReadError> for Error {

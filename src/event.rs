@@ -299,3 +299,8 @@ pub(crate) trait Sink: Send {
     fn event(&mut self, event: &Event) -> io::Result<()>;
     fn output(&mut self, output: &Output<'_>) -> io::Result<()>;
 }
+
+/// The log could not be written: the run cannot be trusted to be recorded from here on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot write the execution log: {0}")]
+pub(crate) struct LogFailed(pub String);

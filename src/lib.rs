@@ -1,7 +1,7 @@
 //! `runbook`: an incident-response runbook executor. This crate root wires the command line
 //! to the commands; `main.rs` only calls [`run`].
 
-pub mod cli;
+mod cli;
 mod commands;
 mod config;
 mod error;

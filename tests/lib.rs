@@ -11,6 +11,7 @@ mod commands;
 mod diagnostics;
 mod exec;
 mod hostile;
+mod layout;
 mod log;
 mod properties;
 mod pty;

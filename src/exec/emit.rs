@@ -5,12 +5,7 @@
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::event::{Event, Level, Output, Sink};
-
-/// The log could not be written: the run cannot be trusted to be recorded from here on.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot write the execution log: {0}")]
-pub(crate) struct LogFailed(pub String);
+use crate::event::{Event, Level, LogFailed, Output, Sink};
 
 struct Sinks {
     log: Box<dyn Sink>,

@@ -102,7 +102,7 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         run_id: new_run_id(now),
         dry_run: args.dry_run,
         yes: args.flags.yes,
-        run: run_options(&args.flags, None)?,
+        run: run_options(config, &args.flags, None)?,
         incident: args.incident.clone(),
         detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
@@ -146,7 +146,7 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         run_id: run.run_id.clone(),
         dry_run: run.mode == crate::event::Mode::DryRun,
         yes: args.flags.yes,
-        run: run_options(&args.flags, found.options.as_ref())?,
+        run: run_options(config, &args.flags, found.options.as_ref())?,
         incident: run.incident.clone(),
         detected_at: run.detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
@@ -186,7 +186,11 @@ fn assemble(
 }
 
 /// The run options: flags given now, else those recorded (resume), else the defaults.
-fn run_options(flags: &RunFlags, recorded: Option<&RunOptions>) -> Result<RunOptions, Error> {
+fn run_options(
+    config: &Config,
+    flags: &RunFlags,
+    recorded: Option<&RunOptions>,
+) -> Result<RunOptions, Error> {
     let output_cap = match &flags.log_output_cap {
         Some(cap) => cap
             .parse::<bytesize::ByteSize>()
@@ -208,12 +212,13 @@ fn run_options(flags: &RunFlags, recorded: Option<&RunOptions>) -> Result<RunOpt
         rollback: flags
             .rollback
             .or(recorded.map(|r| r.rollback))
-            .unwrap_or_else(default_rollback),
+            .unwrap_or_else(|| default_rollback(config.interactive)),
     })
 }
 
-fn default_rollback() -> RollbackMode {
-    if crate::terminal::interactive() {
+/// Ask when a person is there to answer; otherwise list what stays applied.
+fn default_rollback(interactive: bool) -> RollbackMode {
+    if interactive {
         RollbackMode::Ask
     } else {
         RollbackMode::Never

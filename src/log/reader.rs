@@ -120,17 +120,31 @@ fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
     }
 }
 
+/// A run id that does not name exactly one run, or a log directory that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FindError {
+    #[error("no runs in {0}")]
+    NoRuns(String),
+    #[error("`{0}` is not a run id (run ids look like 20261126T031200123Z-a1b2c3)")]
+    NotARunId(String),
+    #[error("no run `{id}` in {dir}")]
+    NoRun { id: String, dir: String },
+    #[error("`{id}` matches {n} runs; give more of the id")]
+    Ambiguous { id: String, n: usize },
+    #[error("cannot read the log directory {}: {source}", path.display())]
+    Dir { path: PathBuf, source: io::Error },
+}
+
 /// Where a run id's log is: `latest` is the newest run; ids never leave the directory.
-pub(crate) fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error> {
-    use crate::error::RunRefError;
+pub(crate) fn find(dir: &Path, id: &str) -> Result<PathBuf, FindError> {
     if id == "latest" {
-        return Ok(all(dir)?
+        return all(dir)?
             .pop()
-            .ok_or_else(|| RunRefError::NoRuns(dir.display().to_string()))?);
+            .ok_or_else(|| FindError::NoRuns(dir.display().to_string()));
     }
     let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !valid {
-        return Err(RunRefError::NotARunId(id.to_string()).into());
+        return Err(FindError::NotARunId(id.to_string()));
     }
     let path = dir.join(format!("{id}.jsonl"));
     if path.is_file() {
@@ -146,28 +160,24 @@ pub(crate) fn find(dir: &Path, id: &str) -> Result<PathBuf, crate::error::Error>
         .collect();
     match matches.len() {
         1 => Ok(matches.into_iter().next().unwrap_or_default()),
-        0 => Err(RunRefError::NoRun {
+        0 => Err(FindError::NoRun {
             id: id.to_string(),
             dir: dir.display().to_string(),
-        }
-        .into()),
-        n => Err(RunRefError::Ambiguous {
+        }),
+        n => Err(FindError::Ambiguous {
             id: id.to_string(),
             n,
-        }
-        .into()),
+        }),
     }
 }
 
 /// Every log file in `dir`, oldest first (run ids sort by start time).
-pub(crate) fn all(dir: &Path) -> Result<Vec<PathBuf>, crate::error::Error> {
-    use crate::error::Error;
+pub(crate) fn all(dir: &Path) -> Result<Vec<PathBuf>, FindError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(Error::Io {
-                action: "read the log directory",
+            return Err(FindError::Dir {
                 path: dir.to_path_buf(),
                 source,
             });

@@ -5,10 +5,10 @@
 //! either yields a `Runbook` or the full list of what is wrong with it.
 
 pub mod diagnostic;
-pub mod graph;
-pub mod lookup;
+pub(crate) mod graph;
+pub(crate) mod lookup;
 mod raw;
-pub mod template;
+pub(crate) mod template;
 mod validate;
 
 use std::path::{Path, PathBuf};

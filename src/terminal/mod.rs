@@ -6,8 +6,7 @@ pub(crate) mod prompt;
 
 use std::io::IsTerminal;
 
-/// Whether a person is there to answer: stdin and stderr are both terminals.
-pub(crate) fn interactive() -> bool {
+fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
