@@ -50,29 +50,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             }
             LogCommand::Show { run } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
         },
-        Command::Report(args) => log_dir().and_then(|d| {
-            review::report::report(
-                &d,
-                &review::report::ReportArgs {
-                    run: &args.run,
-                    format: args.format,
-                    template: args.template.as_deref(),
-                    output: args.output.as_deref(),
-                },
-            )
-        }),
-        Command::Stats(args) => log_dir().and_then(|d| {
-            review::stats::stats(
-                &d,
-                &review::stats::StatsArgs {
-                    runbook: args.runbook.as_deref(),
-                    since: args.since.as_deref(),
-                    json: args.json,
-                    slo: args.slo.as_deref(),
-                    window: args.window.as_deref(),
-                },
-            )
-        }),
+        Command::Report(args) => log_dir().and_then(|d| review::report::report(&d, args)),
+        Command::Stats(args) => log_dir().and_then(|d| review::stats::stats(&d, args)),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{load_all, load_one};
-use crate::cli::ReportFormat;
+use crate::cli::{ReportArgs, ReportFormat};
 use crate::commands::print;
 use crate::error::{Error, exit};
 use crate::event::{Kind, Mode};
@@ -36,18 +36,8 @@ use facts::Facts;
 /// Version of the report context, for teams' own templates and JSON readers.
 const REPORT_SCHEMA: u32 = 1;
 
-/// What `runbook report` was asked for.
-pub(crate) struct ReportArgs<'a> {
-    /// Run id (or a unique prefix), or `latest`.
-    pub(crate) run: &'a str,
-    /// `None`: markdown, or html for a `--template` whose file name says html.
-    pub(crate) format: Option<ReportFormat>,
-    pub(crate) template: Option<&'a Path>,
-    pub(crate) output: Option<&'a Path>,
-}
-
 pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
-    let format = match (args.format, args.template) {
+    let format = match (args.format, args.template.as_deref()) {
         (Some(ReportFormat::Json), Some(_)) => {
             return Err(Error::TemplateWithJson);
         }
@@ -56,7 +46,7 @@ pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
         (None, _) => ReportFormat::Markdown,
     };
     // Read the team's template first: a typo in its path should not wait for the logs.
-    let custom = match args.template {
+    let custom = match args.template.as_deref() {
         Some(path) => Some((
             path,
             std::fs::read_to_string(path).map_err(|source| Error::Path {
@@ -67,7 +57,7 @@ pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
         )),
         None => None,
     };
-    let run = load_one(log_dir, args.run)?;
+    let run = load_one(log_dir, &args.run)?;
     let earlier: Vec<Run> = load_all(log_dir)?
         .into_iter()
         .filter(|r| {
@@ -102,7 +92,7 @@ pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    match args.output {
+    match args.output.as_deref() {
         Some(path) => std::fs::write(path, text).map_err(|source| Error::Path {
             action: "write",
             path: path.to_path_buf(),

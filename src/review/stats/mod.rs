@@ -17,18 +17,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::load_all;
+use crate::cli::StatsArgs;
 use crate::commands::{print, print_json};
 use crate::error::{Error, exit};
-
-/// The flags of `runbook stats`, as given.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct StatsArgs<'a> {
-    pub(crate) runbook: Option<&'a str>,
-    pub(crate) since: Option<&'a str>,
-    pub(crate) json: bool,
-    pub(crate) slo: Option<&'a str>,
-    pub(crate) window: Option<&'a str>,
-}
 
 /// The flags, checked: which runs count, and the objective to measure them against.
 struct Query {
@@ -46,7 +37,7 @@ struct Slo {
 
 impl Query {
     fn new(args: &StatsArgs, now: DateTime<Utc>) -> Result<Query, Error> {
-        let since = match args.since {
+        let since = match args.since.as_deref() {
             Some(s) => {
                 let d = duration("since", s)?;
                 Some(now.checked_sub_signed(d).ok_or_else(|| Error::Flag {
@@ -57,7 +48,7 @@ impl Query {
             }
             None => None,
         };
-        let slo = match (args.slo, args.window) {
+        let slo = match (args.slo.as_deref(), args.window.as_deref()) {
             (None, None) => None,
             (Some(_), None) => {
                 return Err(Error::FlagNeeds {
@@ -97,7 +88,7 @@ impl Query {
             }
         };
         Ok(Query {
-            runbook: args.runbook.map(str::to_string),
+            runbook: args.runbook.clone(),
             since,
             slo,
         })
