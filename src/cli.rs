@@ -44,7 +44,7 @@ pub enum Command {
     /// Run a runbook: automated steps, prompts for manual ones, every timing logged
     #[command(after_long_help = EXEC_HELP)]
     Exec(ExecArgs),
-    /// Continue a run that did not finish (a crash, a lost terminal), in the same log
+    /// Continue a run that did not succeed (failed, aborted, interrupted, crashed), in the same log
     Resume(ResumeArgs),
     /// Past runs: list them, or show one as a timeline
     Log {
@@ -143,6 +143,9 @@ pub struct ResumeArgs {
     /// Resume even though the runbook file changed since the run started
     #[arg(long)]
     pub force: bool,
+    /// Go back to this step: it and every step after it in the graph run again
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
     #[command(flatten)]
     pub flags: RunFlags,
 }

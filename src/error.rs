@@ -43,11 +43,8 @@ pub enum Error {
     /// A log that is not one, or is from a newer version.
     #[error(transparent)]
     BadLog(crate::log::reader::ReadError),
-    #[error("run {run_id} already finished ({status}); there is nothing to resume")]
-    Finished {
-        run_id: String,
-        status: &'static str,
-    },
+    #[error("run {run_id} succeeded; there is nothing to resume")]
+    Finished { run_id: String },
     #[error(
         "the runbook {path} changed since run {run_id} started (sha256 {then} then, {now} now); resuming could run steps that are not the ones begun; check the change, then resume with --force"
     )]

@@ -113,6 +113,11 @@ pub enum PromptKind {
     Rollback,
     /// On resume, a step that started and has no recorded end: retry / done / skip / abort.
     InDoubt,
+    /// On resume, a step that failed, timed out or was aborted: retry / done / skip / abort.
+    Stopped,
+    /// On resume, a step whose processes are still running (the executor was killed):
+    /// wait for them, or stop them.
+    Running,
 }
 
 /// How much a notice matters.
@@ -143,6 +148,7 @@ pub enum Answer {
     Abort,
     Run,
     Stop,
+    Wait,
 }
 
 impl Answer {
@@ -156,6 +162,7 @@ impl Answer {
             Answer::Abort => "abort",
             Answer::Run => "run",
             Answer::Stop => "stop",
+            Answer::Wait => "wait",
         }
     }
 }
@@ -208,6 +215,20 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         command: Option<String>,
         phase: Phase,
+    },
+    /// The step's process group exists: where to find it if the executor dies. Written
+    /// right after the spawn (`step_started` is on disk before it).
+    StepSpawned {
+        step: String,
+        attempt: u32,
+        phase: Phase,
+        /// Process group id (the shell's pid).
+        pgid: u32,
+        /// The shell's start time, in clock ticks since boot (`/proc/PID/stat`), to tell it
+        /// from a later process that reuses the id.
+        start_ticks: u64,
+        /// The kernel's boot id: after a reboot nothing of the run survives.
+        boot_id: String,
     },
     StepOutput {
         step: String,
@@ -270,6 +291,9 @@ pub enum Event {
     RunResumed {
         run_id: String,
         operator: String,
+        /// `--from STEP`: this step and everything after it run again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     RunFinished {
         status: RunStatus,

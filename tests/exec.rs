@@ -27,9 +27,11 @@ fn automated_steps_run_in_order_and_are_logged() {
         [
             "run_started",
             "step_started",
+            "step_spawned",
             "step_output",
             "step_finished",
             "step_started",
+            "step_spawned",
             "step_output",
             "step_output",
             "step_finished",
@@ -56,11 +58,13 @@ fn automated_steps_run_in_order_and_are_logged() {
     assert_eq!(log[1]["command"], "echo first");
     assert_eq!(log[1]["kind"], "auto");
     assert_eq!(log[1]["phase"], "run");
-    assert_eq!(log[2]["text"], "first\n");
-    assert_eq!(log[3]["status"], "succeeded");
-    assert_eq!(log[3]["exit_code"], 0);
-    assert_eq!(log[3]["attempts"], 1);
-    assert_eq!(log[8]["status"], "succeeded");
+    assert_eq!(log[2]["step"], "one");
+    assert!(log[2]["pgid"].as_u64().is_some_and(|p| p > 1), "{}", log[2]);
+    assert_eq!(log[3]["text"], "first\n");
+    assert_eq!(log[4]["status"], "succeeded");
+    assert_eq!(log[4]["exit_code"], 0);
+    assert_eq!(log[4]["attempts"], 1);
+    assert_eq!(log[9]["status"], "succeeded");
     // The run id and the log path are printed at the start and at the end.
     let run_id = started["run_id"].as_str().unwrap_or("?");
     let stderr = ran.stderr();

@@ -102,9 +102,15 @@ fn marker_seen(dir: &Path, marker: &str) -> bool {
 fn killed_during_a_step_the_step_is_in_doubt_and_done_means_not_run_again() {
     let crash = Crash::kill_when(COUNTED, "two.started");
     let dir = crash.dir();
-    let ran = crash.resume(&[], "done it finished\nalice\n");
+    // `two`'s shell outlived the executor: resume finds it running, and the operator stops
+    // it; then whether it completed is theirs to say.
+    let ran = crash.resume(&[], "stop\ndone it finished\nalice\n");
     assert_eq!(Crash::count(&dir), ["one", "two", "three value-1 alice"]);
     let err = ran.stderr();
+    assert!(
+        err.contains("step two (two) is still running: its process group"),
+        "{err}"
+    );
     assert!(
         err.contains("step two (two) started at") && err.contains("has no recorded end"),
         "{err}"
@@ -132,7 +138,7 @@ fn retry_runs_the_step_in_doubt_again_by_the_operators_choice() {
     );
     let crash = Crash::kill_when(&text, "two.started");
     let dir = crash.dir();
-    let ran = crash.resume(&[], "retry\nbob\n");
+    let ran = crash.resume(&[], "stop\nretry\nbob\n");
     assert_eq!(
         Crash::count(&dir),
         ["one", "two", "two", "three value-1 bob"]
@@ -197,7 +203,7 @@ fn a_finished_run_is_refused() {
     Test::new()
         .args(&["--log-dir", &logs, "resume", "latest"])
         .status(2)
-        .stderr_has("already finished (succeeded); there is nothing to resume")
+        .stderr_has("succeeded; there is nothing to resume")
         .run();
 }
 
@@ -220,7 +226,7 @@ fn a_changed_runbook_is_refused_unless_forced() {
     let ran = Test::new()
         .in_dir(&dir)
         .args(&["resume", "latest", "--force"])
-        .stdin("done\ndave\n")
+        .stdin("stop\ndone\ndave\n")
         .run();
     assert_eq!(ran.stderr().matches("has no recorded end").count(), 1);
     assert_eq!(Crash::count(&dir), ["one", "two", "three value-1 dave"]);
@@ -241,7 +247,7 @@ fn a_torn_log_is_resumed() {
         br#"{"ts":"2026-11-26T03:00:00.000Z","event":"step_fin"#,
     )
     .unwrap();
-    let ran = crash.resume(&[], "done\nerin\n");
+    let ran = crash.resume(&[], "stop\ndone\nerin\n");
     assert_eq!(Crash::count(&dir), ["one", "two", "three value-1 erin"]);
     let _ = ran;
     Test::new()
@@ -252,7 +258,7 @@ fn a_torn_log_is_resumed() {
 }
 
 #[test]
-fn end_of_input_at_the_in_doubt_prompt_aborts_the_resumed_run() {
+fn end_of_input_at_the_prompt_aborts_the_resumed_run_which_can_be_resumed_again() {
     let crash = Crash::kill_when(COUNTED, "two.started");
     let dir = crash.dir();
     let ran = Test::new()
@@ -262,14 +268,15 @@ fn end_of_input_at_the_in_doubt_prompt_aborts_the_resumed_run() {
         .stderr_has("end of input")
         .run();
     assert_eq!(ran.log().last().unwrap()["status"], "aborted");
-    // The aborted resume finished the run: a second resume is refused.
+    assert_eq!(Crash::count(&dir), ["one", "two"]);
+    // An aborted run can be resumed again; its step is still running, untouched.
     Test::new()
         .in_dir(&dir)
         .args(&["resume", "latest"])
-        .status(2)
-        .stderr_has("already finished (aborted)")
+        .stdin("stop\ndone\ngreg\n")
+        .stderr_has("is still running")
         .run();
-    assert_eq!(Crash::count(&dir), ["one", "two"]);
+    assert_eq!(Crash::count(&dir), ["one", "two", "three value-1 greg"]);
 }
 
 #[test]

@@ -31,7 +31,7 @@ impl Question {
     /// elsewhere, the default answer.
     pub(crate) fn positive(&self) -> Answer {
         match self.kind {
-            PromptKind::InDoubt => Answer::Done,
+            PromptKind::InDoubt | PromptKind::Stopped => Answer::Done,
             _ => self.choices()[0],
         }
     }
@@ -44,7 +44,10 @@ pub(crate) fn choices(kind: PromptKind) -> &'static [Answer] {
         PromptKind::Confirm => &[Answer::Yes, Answer::Skip, Answer::Abort],
         PromptKind::Failure => &[Answer::Retry, Answer::Skip, Answer::Abort],
         PromptKind::Rollback => &[Answer::Run, Answer::Skip, Answer::Stop],
-        PromptKind::InDoubt => &[Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort],
+        PromptKind::InDoubt | PromptKind::Stopped => {
+            &[Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort]
+        }
+        PromptKind::Running => &[Answer::Wait, Answer::Stop],
     }
 }
 
@@ -73,6 +76,9 @@ pub(crate) enum PromptError {
     EndOfInput,
     #[error("interrupted")]
     Interrupted,
+    /// The terminal went away while the question was on it.
+    #[error("the terminal hung up")]
+    HangUp,
     #[error("cannot read the answer: {0}")]
     Io(#[from] io::Error),
 }
@@ -85,13 +91,15 @@ pub(crate) trait Prompter: Send {
 /// What an answer decides, whatever the question: the same four outcomes in other words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Go ahead: run the confirmed step, retry the failed one, run the rollback.
+    /// Go ahead: run the confirmed step, retry the failed one, run the rollback, wait for
+    /// a step still running.
     Go,
     /// The step is done (a manual step, or one in doubt that did complete).
     Done,
     /// Go on without it.
     Skip,
-    /// Stop: no new step starts (for a rollback: no further rollback runs).
+    /// Stop: no new step starts (for a rollback: no further rollback runs; for a step
+    /// still running: stop its processes).
     Abort,
 }
 
@@ -101,8 +109,8 @@ pub(crate) fn verdict(kind: PromptKind, answer: Answer) -> Verdict {
         (_, Answer::Skip) => Verdict::Skip,
         (_, Answer::Abort | Answer::Stop) => Verdict::Abort,
         (PromptKind::Manual, _) => Verdict::Done,
-        (PromptKind::InDoubt, Answer::Done | Answer::Yes) => Verdict::Done,
-        (_, Answer::Retry | Answer::Run | Answer::Yes | Answer::Done) => Verdict::Go,
+        (PromptKind::InDoubt | PromptKind::Stopped, Answer::Done | Answer::Yes) => Verdict::Done,
+        (_, Answer::Retry | Answer::Run | Answer::Yes | Answer::Done | Answer::Wait) => Verdict::Go,
     }
 }
 
@@ -130,6 +138,12 @@ mod tests {
             (PromptKind::InDoubt, Answer::Done, Done),
             (PromptKind::InDoubt, Answer::Skip, Skip),
             (PromptKind::InDoubt, Answer::Abort, Abort),
+            (PromptKind::Stopped, Answer::Retry, Go),
+            (PromptKind::Stopped, Answer::Done, Done),
+            (PromptKind::Stopped, Answer::Skip, Skip),
+            (PromptKind::Stopped, Answer::Abort, Abort),
+            (PromptKind::Running, Answer::Wait, Go),
+            (PromptKind::Running, Answer::Stop, Abort),
         ];
         for (kind, answer, want) in table {
             assert!(choices(kind).contains(&answer), "{kind:?} {answer:?}");

@@ -109,6 +109,7 @@ fn what(event: &Event) -> String {
         Event::RunStarted { .. } => "the start of the run".into(),
         Event::StepStarted { step, .. } => format!("the start of step {step}"),
         Event::StepOutput { step, .. } => format!("output of step {step}"),
+        Event::StepSpawned { step, .. } => format!("the process group of step {step}"),
         Event::StepFinished { step, status, .. } => {
             format!("the end of step {step} ({})", status.as_str())
         }

@@ -8,6 +8,7 @@ pub(crate) mod ask;
 pub(crate) mod emit;
 mod executor;
 mod lock;
+mod orphans;
 mod plan;
 pub(crate) mod prepare;
 mod process;
@@ -15,6 +16,7 @@ mod resume;
 mod schedule;
 pub(crate) mod secrets;
 mod signals;
+mod start_at;
 mod task;
 
 use std::io::Write;
@@ -91,6 +93,7 @@ pub(crate) fn start(
             let first = Event::RunResumed {
                 run_id: opts.run_id.clone(),
                 operator: opts.operator.clone(),
+                from: prepared.from.clone(),
             };
             (log, first)
         }
@@ -104,11 +107,11 @@ pub(crate) fn start(
             Level::Info,
             None,
             format!(
-                "{}: {}  ({} steps finished, {} in doubt)",
+                "{}: {}  ({} steps settled, {} to decide)",
                 rb.name,
                 rb.title,
                 seed.done.len(),
-                seed.in_doubt.len()
+                seed.undecided.len()
             ),
         );
     }

@@ -37,6 +37,14 @@ impl Plan {
         &self.dependents[i]
     }
 
+    /// Step `i` and every step that transitively needs it, in file order.
+    pub(crate) fn descendants(&self, i: usize) -> Vec<usize> {
+        let mut out = graph::ancestors(&self.dependents, i);
+        out.push(i);
+        out.sort_unstable();
+        out
+    }
+
     /// Every step `i` transitively needs, in file order.
     pub(crate) fn ancestors(&self, i: usize) -> Vec<usize> {
         let mut out = graph::ancestors(&self.needs, i);

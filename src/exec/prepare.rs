@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::plan::Plan;
 use super::resume::Seed;
 use super::secrets::{MASK, Masker};
+use super::start_at::StartAt;
 use crate::cli::{ExecArgs, ResumeArgs, RunFlags};
 use crate::config::Config;
 use crate::error::{Error, ParamError};
@@ -34,8 +35,9 @@ pub(crate) struct Options {
     pub incident: Option<String>,
     pub detected_at: Option<DateTime<Utc>>,
     pub operator: String,
-    /// `--start-at`: the step the run starts at (its ancestors are recorded as done).
-    pub start_at: Option<usize>,
+    /// `--start-at`: the step the run starts at (its ancestors are recorded as done), and
+    /// the values given for them.
+    pub start_at: Option<StartAt>,
 }
 
 /// Where the run's log goes.
@@ -61,6 +63,8 @@ pub(crate) struct Prepared {
     pub log: LogPlace,
     /// Where a resumed run stands.
     pub seed: Option<Seed>,
+    /// `resume --from STEP`: the step the run goes back to.
+    pub from: Option<String>,
     /// Things found while preparing that the operator should know.
     pub warnings: Vec<String>,
 }
@@ -69,7 +73,19 @@ pub(crate) struct Prepared {
 pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> {
     let found = lookup::find(&config.dir, &args.name)?;
     let rb = crate::runbook::load(&found.path, &found.name)?;
-    let params = resolve_params(&rb, &args.flags.vars)?;
+    let plan = Plan::new(&rb);
+    let start_at = match &args.start_at {
+        None => None,
+        Some(id) => Some(step_index(&rb, "start-at", id)?),
+    };
+    let (param_vars, start_at) = match start_at {
+        Some(target) => {
+            let (params, start) = super::start_at::split(&rb, &plan, target, &args.flags.vars)?;
+            (params, Some(start))
+        }
+        None => (args.flags.vars.clone(), None),
+    };
+    let params = resolve_params(&rb, &param_vars)?;
     let now = Utc::now();
     let detected_at = args
         .detected_at
@@ -82,22 +98,6 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
             })
         })
         .transpose()?;
-    let start_at = match &args.start_at {
-        None => None,
-        Some(id) => Some(rb.steps.iter().position(|s| &s.id == id).ok_or_else(|| {
-            let hint = crate::runbook::diagnostic::did_you_mean(
-                id,
-                rb.steps.iter().map(|s| s.id.as_str()),
-            )
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-            Error::Flag {
-                flag: "start-at",
-                value: id.clone(),
-                problem: format!("runbook `{}` has no such step{hint}", rb.name),
-            }
-        })?),
-    };
     let opts = Options {
         run_id: new_run_id(now),
         dry_run: args.dry_run,
@@ -109,13 +109,13 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         start_at,
     };
     let log_dir = config.log_dir()?.to_path_buf();
-    Ok(assemble(
-        rb,
-        opts,
-        &params,
-        log_dir.clone(),
-        LogPlace::New(log_dir),
-    ))
+    let mut prepared = assemble(rb, opts, &params, log_dir.clone(), LogPlace::New(log_dir));
+    if let Some(start) = &prepared.opts.start_at {
+        for (k, v) in &start.values {
+            prepared.vars.insert(k.clone(), value_of(v));
+        }
+    }
+    Ok(prepared)
 }
 
 /// `runbook resume`: the run's own options and values, from its log.
@@ -157,7 +157,19 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         torn: found.torn,
     };
     let mut prepared = assemble(rb, opts, &params, log_dir, place);
-    let seed = super::resume::seed(&prepared.rb, run, &found.skipped_lines, &mut prepared.vars);
+    let from = match &args.from {
+        None => None,
+        Some(id) => Some(step_index(&prepared.rb, "from", id)?),
+    };
+    let seed = super::resume::seed(
+        &prepared.rb,
+        &prepared.plan,
+        run,
+        from,
+        &found.skipped_lines,
+        &mut prepared.vars,
+    );
+    prepared.from = args.from.clone();
     prepared.warnings = seed.warnings.clone();
     prepared.seed = Some(seed);
     Ok(prepared)
@@ -181,8 +193,24 @@ fn assemble(
         log_dir,
         log,
         seed: None,
+        from: None,
         warnings: Vec::new(),
     }
+}
+
+/// The index of step `id`, for a flag that names a step.
+fn step_index(rb: &Runbook, flag: &'static str, id: &str) -> Result<usize, Error> {
+    rb.steps.iter().position(|s| s.id == id).ok_or_else(|| {
+        let ids = rb.steps.iter().map(|s| s.id.as_str());
+        let hint = crate::runbook::diagnostic::did_you_mean(id, ids)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        Error::Flag {
+            flag,
+            value: id.to_string(),
+            problem: format!("runbook `{}` has no such step{hint}", rb.name),
+        }
+    })
 }
 
 /// The run options: flags given now, else those recorded (resume), else the defaults.

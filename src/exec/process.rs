@@ -14,14 +14,14 @@ use tokio::time::{Instant, sleep_until};
 use crate::event::Stream;
 
 /// How long a group has between TERM and KILL.
-pub const GRACE: Duration = Duration::from_secs(3);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
 /// How long to keep reading after the shell exits, for output still in the pipes. A
 /// background process that keeps the pipes open is not waited for beyond this.
 const DRAIN: Duration = Duration::from_millis(500);
 
 /// What the executor asks of running steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cancel {
+pub(crate) enum Cancel {
     None,
     /// TERM now, KILL after [`GRACE`].
     Graceful,
@@ -29,15 +29,15 @@ pub enum Cancel {
     Kill,
 }
 
-pub struct Spec {
-    pub command: String,
-    pub env: Vec<(String, String)>,
-    pub dir: Option<PathBuf>,
-    pub timeout: Option<Duration>,
+pub(crate) struct Spec {
+    pub(crate) command: String,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The shell exited with this code.
     Exited(i32),
     /// The shell was killed by this signal (not by us).
@@ -61,9 +61,11 @@ fn signal_group(pgid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
 
-/// Runs `spec`, handing every chunk of output to `on_output` as it arrives.
-pub async fn run(
+/// Runs `spec`: tells `on_spawn` the process group once it exists, and hands every chunk
+/// of output to `on_output` as it arrives.
+pub(crate) async fn run(
     spec: &Spec,
+    on_spawn: impl FnOnce(u32),
     mut on_output: impl FnMut(Stream, &[u8]),
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
@@ -81,6 +83,9 @@ pub async fn run(
     }
     let mut child = cmd.spawn()?;
     let pgid = child.id().map_or(0, |id| id as i32);
+    if let Some(id) = child.id() {
+        on_spawn(id);
+    }
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let mut buf_out = vec![0u8; 64 * 1024];

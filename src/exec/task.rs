@@ -125,6 +125,18 @@ impl Task {
             let mut out = StepOutput::new(emitter, masker, &self.step, self.phase);
             let outcome = process::run(
                 &self.spec,
+                |pgid| {
+                    // Where to find the step's processes if this process dies; not synced:
+                    // resume also finds them by their environment.
+                    let _ = emitter.emit(&Event::StepSpawned {
+                        step: self.step.clone(),
+                        attempt,
+                        phase: self.phase,
+                        pgid,
+                        start_ticks: super::orphans::start_ticks(pgid).unwrap_or_default(),
+                        boot_id: super::orphans::boot_id(),
+                    });
+                },
                 |stream, bytes| {
                     if stream == Stream::Stdout && self.capture && capture.len() < CAPTURE_LIMIT {
                         let room = CAPTURE_LIMIT - capture.len();

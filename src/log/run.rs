@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, Kind, Mode, Phase, Response, RunStatus, StepStatus};
+use crate::event::{Event, Kind, Mode, PendingRollback, Phase, Response, RunStatus, StepStatus};
 use crate::log::reader::RunLog;
 
 /// Lines of output kept per step for review (the tail shown when a step failed).
@@ -37,6 +37,8 @@ pub(crate) struct Run {
     pub(crate) resumed: Vec<(DateTime<Utc>, String)>,
     pub(crate) milestones: Vec<MilestoneAt>,
     pub(crate) steps: Vec<StepRun>,
+    /// Changes the run's latest end left applied (not rolled back), newest first.
+    pub(crate) not_rolled_back: Vec<PendingRollback>,
     /// The log's last line was torn by a crash and skipped.
     pub(crate) torn: bool,
     /// The time of the log's latest record: where an unfinished run stands.
@@ -70,9 +72,19 @@ pub(crate) struct StepRun {
     /// The last lines of output (stdout and stderr interleaved as they came).
     pub(crate) output_tail: Vec<String>,
     pub(crate) truncated_bytes: u64,
+    /// The process group of its latest attempt, when the log recorded it.
+    pub(crate) spawned: Option<Spawned>,
 }
 
-/// The answer fields read as the step's own (`s.captured`), as `exec::resume` reads them.
+/// Where a step's processes were, as its `step_spawned` recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spawned {
+    pub(crate) attempt: u32,
+    pub(crate) pgid: u32,
+    pub(crate) start_ticks: u64,
+    pub(crate) boot_id: String,
+}
+
 impl StepRun {
     /// Time spent waiting on a person at this step: the `wait_ms` its prompt recorded (a
     /// manual step, a confirmation, a failure prompt). The one definition `report` and
@@ -138,6 +150,7 @@ impl Run {
                 resumed: Vec::new(),
                 milestones: Vec::new(),
                 steps: Vec::new(),
+                not_rolled_back: Vec::new(),
                 torn: log.torn,
                 last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
             },
@@ -159,6 +172,7 @@ impl Run {
                             s.status = None;
                             s.finished = None;
                         }
+                        s.spawned = None;
                         s.started.get_or_insert(*ts);
                     }
                     s.attempts = s.attempts.max(*attempt);
@@ -201,6 +215,23 @@ impl Run {
                         s.started = Some(*ts - chrono::Duration::milliseconds(*duration_ms as i64));
                     }
                 }
+                Event::StepSpawned {
+                    step,
+                    attempt,
+                    phase,
+                    pgid,
+                    start_ticks,
+                    boot_id,
+                } => {
+                    let s = run.step_mut(step, *phase, Kind::Auto);
+                    s.spawned = Some(Spawned {
+                        attempt: *attempt,
+                        pgid: *pgid,
+                        start_ticks: *start_ticks,
+                        boot_id: boot_id.clone(),
+                    });
+                }
+                Event::NotRolledBack { steps } => run.not_rolled_back.clone_from(steps),
                 Event::Milestone { name, step } => run.milestones.push(MilestoneAt {
                     name: name.clone(),
                     step: step.clone(),
@@ -211,6 +242,7 @@ impl Run {
                     // A resumed run is unfinished again until its new end.
                     run.status = None;
                     run.finished = None;
+                    run.not_rolled_back.clear();
                 }
                 Event::RunFinished {
                     status,
@@ -226,8 +258,7 @@ impl Run {
                 | Event::StepRetrying { .. }
                 | Event::PromptOpened { .. }
                 | Event::PromptClosed { .. }
-                | Event::Notice { .. }
-                | Event::NotRolledBack { .. } => {}
+                | Event::Notice { .. } => {}
             }
         }
         Some(run)
@@ -255,6 +286,7 @@ impl Run {
                     reason: None,
                     output_tail: Vec::new(),
                     truncated_bytes: 0,
+                    spawned: None,
                 });
                 self.steps.len() - 1
             }

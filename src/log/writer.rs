@@ -203,6 +203,7 @@ fn durable(event: &Event) -> bool {
             *kind == crate::event::Kind::Manual || response.answer.is_some()
         }
         Event::StepOutput { .. }
+        | Event::StepSpawned { .. }
         | Event::StepRetrying { .. }
         | Event::PromptOpened { .. }
         | Event::PromptClosed { .. }

@@ -82,6 +82,17 @@ impl Display {
         }
     }
 
+    /// A line that must be seen now, even while a prompt is on screen: a failure elsewhere,
+    /// a run that went past its timeout, a log that cannot be written.
+    fn urgent(&mut self, text: &str) {
+        if !self.paused {
+            return self.line(text);
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\n{text}\n");
+        let _ = err.flush();
+    }
+
     fn hold(&mut self, stream: Stream, text: Vec<u8>) {
         if self.held_bytes + text.len() <= HOLD_LIMIT {
             self.held_bytes += text.len();
@@ -247,7 +258,7 @@ impl Display {
                     }
                 }
             }
-            Event::StepOutput { .. } => {}
+            Event::StepOutput { .. } | Event::StepSpawned { .. } => {}
             Event::StepFinished {
                 step,
                 status,
@@ -302,7 +313,11 @@ impl Display {
                 if let Some(n) = &response.note {
                     text.push_str(&format!(" (note: {n})"));
                 }
-                self.line(&text);
+                if matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+                    self.urgent(&text);
+                } else {
+                    self.line(&text);
+                }
             }
             Event::Milestone { name, step } => {
                 self.line(&format!(
@@ -310,9 +325,9 @@ impl Display {
                     self.paint(Tone::Success, "milestone")
                 ));
             }
-            Event::RunResumed { run_id, operator } => {
-                self.line(&format!("resumed run {run_id} by {operator}"))
-            }
+            Event::RunResumed {
+                run_id, operator, ..
+            } => self.line(&format!("resumed run {run_id} by {operator}")),
             Event::RunFinished {
                 status,
                 duration_ms,
@@ -350,14 +365,17 @@ impl Display {
             )),
             Event::PromptOpened { .. } => self.pause(),
             Event::PromptClosed { .. } => self.resume(),
-            Event::Notice { level, text, .. } => {
-                let text = match level {
-                    Level::Info => format!("  {text}"),
-                    Level::Warning => format!("  {}: {text}", self.paint(Tone::Caution, "warning")),
-                    Level::Error => format!("{}: {text}", self.paint(Tone::Error, "error")),
-                };
-                self.line(&text);
-            }
+            Event::Notice { level, text, .. } => match level {
+                Level::Info => self.line(&format!("  {text}")),
+                Level::Warning => {
+                    let text = format!("  {}: {text}", self.paint(Tone::Caution, "warning"));
+                    self.urgent(&text)
+                }
+                Level::Error => {
+                    let text = format!("{}: {text}", self.paint(Tone::Error, "error"));
+                    self.urgent(&text)
+                }
+            },
             Event::NotRolledBack { steps } => {
                 let mut text =
                     String::from("not rolled back (undo by hand if needed, newest first):");

@@ -34,6 +34,12 @@ fn header(q: &Question) -> String {
             "step {step} ({title}) started at {} and has no recorded end: it may or may not have run.\n    {body}\n    retry runs it again; done records that it completed; skip goes on without it\n",
             q.started.as_deref().unwrap_or("an unknown time")
         ),
+        PromptKind::Stopped => format!(
+            "step {step} ({title}) {body}\n    retry runs it again; done records that it completed (by hand); skip goes on without it\n"
+        ),
+        PromptKind::Running => format!(
+            "step {step} ({title}) is still running: {body}\n    wait for it to end (then say whether it completed), or stop it\n"
+        ),
     }
 }
 
@@ -57,6 +63,7 @@ fn parse_answer(first: &str, choices: &[Answer], positive: Answer) -> Option<Ans
         "abort" | "a" if choices.contains(&Answer::Stop) => Answer::Stop,
         "abort" | "a" => Answer::Abort,
         "stop" => Answer::Stop,
+        "wait" | "w" => Answer::Wait,
         _ => return None,
     };
     choices.contains(&a).then_some(a)
@@ -135,11 +142,20 @@ fn dialoguer_err(e: dialoguer::Error) -> PromptError {
     let _ = console::Term::stderr().show_cursor();
     if e.kind() == io::ErrorKind::Interrupted {
         PromptError::Interrupted
+    } else if terminal_gone() {
+        // A read that fails because the terminal hung up is not the operator's answer.
+        PromptError::HangUp
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
         PromptError::EndOfInput
     } else {
         PromptError::Io(e)
     }
+}
+
+/// Whether this process lost its controlling terminal (a hang-up): it can no longer open
+/// `/dev/tty`.
+fn terminal_gone() -> bool {
+    std::fs::File::open("/dev/tty").is_err()
 }
 
 impl Prompter for TermPrompter {

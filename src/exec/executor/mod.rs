@@ -24,7 +24,7 @@ use super::emit::Emitter;
 use super::plan::Plan;
 use super::prepare::Options;
 use super::process::Cancel;
-use super::resume::Seed;
+use super::resume::{Seed, Undecided};
 use super::schedule::Schedule;
 use super::secrets::Masker;
 use super::signals::{Caught, Signals};
@@ -49,8 +49,8 @@ struct Progress {
     when_decided: bool,
     /// A failure waiting for the operator's decision.
     failure: Option<TaskResult>,
-    /// On resume: the step started at this time and has no recorded end.
-    in_doubt_since: Option<String>,
+    /// On resume: what the log says of a step it does not settle.
+    undecided: Option<Undecided>,
 }
 
 /// The question on screen.
@@ -73,6 +73,8 @@ enum Msg {
         reply: Result<Reply, PromptError>,
         waited: Duration,
     },
+    /// The processes of a step left running by an earlier executor are gone.
+    Gone { step: usize },
 }
 
 /// The result of a whole run.
@@ -120,6 +122,8 @@ pub(crate) struct Executor {
     /// Steps whose rollback ran and succeeded.
     rolled_back: Vec<usize>,
     interrupts: u32,
+    /// The terminal hung up under a prompt: the run is to be left open.
+    hung_up: bool,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     cancel: watch::Sender<Cancel>,
@@ -160,6 +164,7 @@ impl Executor {
             asking: None,
             rolled_back: Vec::new(),
             interrupts: 0,
+            hung_up: false,
             tx,
             rx,
             cancel: watch::channel(Cancel::None).0,
@@ -189,12 +194,15 @@ impl Executor {
         if let Some(seed) = seed {
             self.resume_from(seed);
         }
-        if let Some(target) = self.opts.start_at {
-            self.skip_ancestors(target);
+        if let Some(start) = self.opts.start_at.clone() {
+            self.skip_ancestors(&start);
         }
         loop {
             self.start_ready();
             self.next_prompt();
+            if self.hung_up {
+                return self.hang_up().await;
+            }
             if self.idle() {
                 break;
             }
@@ -206,13 +214,31 @@ impl Executor {
                     other => self.interrupt(other),
                 },
                 _ = tokio::time::sleep_until(deadline), if self.rb.timeout.is_some() && !stopping => {
-                    let t = self.rb.timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default();
-                    self.schedule.stop(RunStatus::Failed, format!("the run went past its timeout of {t}"));
-                    let _ = self.cancel.send(Cancel::Graceful);
+                    self.timed_out();
                 }
             }
         }
         self.end(&mut signals).await
+    }
+
+    /// The run went past its `timeout`: running steps are stopped, no new step starts, and
+    /// a person at a prompt is told at once what that means.
+    fn timed_out(&mut self) {
+        let t = self
+            .rb
+            .timeout
+            .map(|t| humantime::format_duration(t).to_string())
+            .unwrap_or_default();
+        let why = format!("the run went past its timeout of {t}");
+        if let Some(a) = self.asking {
+            let step = self.rb.steps[a.step].id.clone();
+            let text = format!(
+                "{why}: running steps are being stopped and no new step starts; answer the prompt for {step}, then the run ends failed"
+            );
+            self.notice(Level::Warning, None, text);
+        }
+        self.schedule.stop(RunStatus::Failed, why);
+        let _ = self.cancel.send(Cancel::Graceful);
     }
 
     /// Nothing runs, nothing is asked, and nothing more will start.
@@ -255,6 +281,11 @@ impl Executor {
     /// run, so `runbook resume` can pick it up and ask honestly about the steps in flight.
     async fn hang_up(mut self) -> RunOutcome {
         let _ = self.cancel.send(Cancel::Kill);
+        if !self.opts.dry_run {
+            // Nobody is there to roll back: what stays applied is recorded, for whoever
+            // resumes the run.
+            self.list_not_rolled_back();
+        }
         let deadline = tokio::time::Instant::now() + HANG_UP_GRACE;
         while self.schedule.running() > 0 {
             tokio::select! {
@@ -291,6 +322,10 @@ impl Executor {
                 reply,
                 waited,
             } => self.answered(kind, step, reply, waited),
+            Msg::Gone { step } => {
+                self.schedule.task_ended();
+                self.orphan_gone(step);
+            }
         }
     }
 
@@ -319,8 +354,8 @@ impl Executor {
         }
     }
 
-    /// Puts a resumed run where its log left it: finished steps are not run again, and
-    /// steps in doubt are asked about.
+    /// Puts a resumed run where its log left it: settled steps are not run again, and the
+    /// operator decides on the others (still running, in doubt, stopped) first.
     fn resume_from(&mut self, seed: Seed) {
         for (i, attempts) in seed.attempts {
             self.progress[i].attempts = attempts;
@@ -328,22 +363,32 @@ impl Executor {
         for (i, status) in seed.done {
             self.schedule.finish(i, status);
         }
-        for (i, started) in seed.in_doubt {
+        for u in seed.undecided {
+            let i = u.step;
             self.schedule.queue(i);
-            self.progress[i].in_doubt_since = Some(started);
+            self.prompts.push_back((u.kind, i));
             // It started before: its `when` was true then.
             self.progress[i].when_decided = true;
-            self.prompts.push_back((PromptKind::InDoubt, i));
+            self.progress[i].undecided = Some(u);
         }
         self.earlier = seed.elapsed;
     }
 
-    /// `--start-at`: the target's ancestors are recorded as done by hand before the run.
-    fn skip_ancestors(&mut self, target: usize) {
-        for i in self.plan.ancestors(target) {
+    /// `--start-at`: the target's ancestors are recorded as done by hand before the run,
+    /// with the values given for what they would have captured or been told.
+    fn skip_ancestors(&mut self, start: &super::start_at::StartAt) {
+        for i in self.plan.ancestors(start.step) {
+            let step = &self.rb.steps[i];
+            let given = |var: &Option<String>| {
+                let var = var.as_deref()?;
+                let v = start.values.iter().find(|(k, _)| k == var)?;
+                Some(self.masker.mask(&v.1).into_owned())
+            };
             let response = Response {
                 note: Some("done before the run".into()),
                 operator: Some(self.opts.operator.clone()),
+                captured: given(&step.capture),
+                value: given(&step.ask),
                 ..Response::default()
             };
             self.finish(
@@ -354,15 +399,6 @@ impl Executor {
                     ..Ending::default()
                 },
             );
-            // A value this step would have provided is not known.
-            let step = &self.rb.steps[i];
-            if let Some(var) = step.capture.as_ref().or(step.ask.as_ref()) {
-                let text = format!(
-                    "note: {var} (from {}) is not set; steps that use it will fail",
-                    step.id
-                );
-                self.notice(Level::Info, Some(i), text);
-            }
         }
     }
 

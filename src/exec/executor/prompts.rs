@@ -96,6 +96,17 @@ impl Executor {
                 Action::Run(_) => format!("its command: {}", command(self).trim()),
                 Action::Manual(_) => "a manual step whose prompt was on screen".into(),
             },
+            PromptKind::Stopped | PromptKind::Running => {
+                let what = self.progress[i]
+                    .undecided
+                    .as_ref()
+                    .map(|u| u.what.clone())
+                    .unwrap_or_default();
+                match &step.action {
+                    Action::Run(_) => format!("{what}\n    its command: {}", command(self).trim()),
+                    Action::Manual(_) => what,
+                }
+            }
             PromptKind::Failure => self.progress[i]
                 .failure
                 .as_ref()
@@ -108,7 +119,7 @@ impl Executor {
             title: step.title.clone(),
             body: self.masker.mask(&body).into_owned(),
             ask: step.ask.clone().filter(|_| kind == PromptKind::Manual),
-            started: self.progress[i].in_doubt_since.clone(),
+            started: self.progress[i].undecided.as_ref().map(|u| u.since.clone()),
         })
     }
 
@@ -126,6 +137,10 @@ impl Executor {
         }
         let reply = match reply {
             Ok(reply) => reply,
+            Err(PromptError::HangUp) => {
+                self.hung_up = true;
+                return;
+            }
             Err(PromptError::Interrupted) => {
                 // The prompt saw Ctrl-C itself; the SIGINT it raises may come first or next.
                 if self.interrupts == 0 {
@@ -146,7 +161,10 @@ impl Executor {
             PromptKind::Manual => self.answer_manual(i, reply, waited),
             PromptKind::Confirm => self.answer_confirm(i, v, &reply, waited),
             PromptKind::Failure => self.answer_failure(i, v, &reply, waited),
-            PromptKind::InDoubt => self.answer_in_doubt(i, v, &reply, waited),
+            PromptKind::InDoubt | PromptKind::Stopped => {
+                self.answer_undecided(i, v, &reply, waited)
+            }
+            PromptKind::Running => self.answer_running(i, v),
             // Rollback questions are put by the rollback phase itself.
             PromptKind::Rollback => {}
         }
@@ -208,6 +226,11 @@ impl Executor {
             e => format!("{e} at the prompt for step {id}: aborting the run"),
         };
         self.notice(Level::Error, Some(i), why.clone());
+        if kind == PromptKind::Running {
+            // Its processes run on, untouched; the next resume finds them again.
+            self.schedule.stop(RunStatus::Aborted, why);
+            return;
+        }
         if kind == PromptKind::Failure {
             // The failure stands, and the run ends failed (spec §3).
             self.failure_stands(i);
@@ -319,13 +342,14 @@ impl Executor {
         }
     }
 
-    fn answer_in_doubt(&mut self, i: usize, v: Verdict, reply: &Reply, waited: Duration) {
+    /// A step the log does not settle (in doubt, or stopped before the resume).
+    fn answer_undecided(&mut self, i: usize, v: Verdict, reply: &Reply, waited: Duration) {
         let response = self.response(reply, waited);
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];
-        let attempts = self.progress[i].attempts;
+        let undecided = self.progress[i].undecided.take();
         let ending = Ending {
-            attempts,
+            attempts: self.progress[i].attempts,
             response: response.clone(),
             ..Ending::default()
         };
@@ -344,8 +368,20 @@ impl Executor {
                     );
                     self.notice(Level::Info, Some(i), text);
                 }
+                let (reason, duration) = match &undecided {
+                    Some(u) if u.kind == PromptKind::Stopped => (
+                        format!("it had stopped ({}); the operator recorded it as done", first_line(&u.what)),
+                        u.duration,
+                    ),
+                    Some(u) => (
+                        "in doubt after a crash; the operator recorded it as done (duration up to its last record)".to_string(),
+                        u.duration,
+                    ),
+                    None => ("the operator recorded it as done".to_string(), Duration::ZERO),
+                };
                 let ending = Ending {
-                    reason: Some("in doubt after a crash; the operator recorded it as done".into()),
+                    duration,
+                    reason: Some(reason),
                     ..ending
                 };
                 self.finish(i, StepStatus::Succeeded, ending);
@@ -357,4 +393,45 @@ impl Executor {
             }
         }
     }
+
+    /// A step whose processes still run: wait for them, or stop them; either way, once
+    /// they are gone the operator says whether it completed.
+    fn answer_running(&mut self, i: usize, v: Verdict) {
+        let Some(pgid) = self.progress[i].undecided.as_ref().and_then(|u| u.pgid) else {
+            return self.orphan_gone(i);
+        };
+        let stop = v == Verdict::Abort;
+        let text = if stop {
+            format!("stopping process group {pgid} (TERM, then KILL)")
+        } else {
+            format!("waiting for process group {pgid} to end (Ctrl-C stops it)")
+        };
+        self.notice(Level::Info, Some(i), text);
+        self.schedule.start(i);
+        let tx = self.tx.clone();
+        let cancel = self.cancel.subscribe();
+        tokio::spawn(async move {
+            if stop {
+                crate::exec::orphans::stop(pgid).await;
+            } else {
+                crate::exec::orphans::wait_gone(pgid, cancel).await;
+            }
+            let _ = tx.send(Msg::Gone { step: i });
+        });
+    }
+
+    /// The processes of a step left running are gone: whether it completed is not known.
+    pub(super) fn orphan_gone(&mut self, i: usize) {
+        self.schedule.queue(i);
+        if let Some(u) = &mut self.progress[i].undecided {
+            u.kind = PromptKind::InDoubt;
+            u.pgid = None;
+        }
+        self.prompts.push_front((PromptKind::InDoubt, i));
+    }
+}
+
+/// The first line of a description, for a one-line reason.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }

@@ -132,7 +132,10 @@ impl Executor {
             prompter.lock().unwrap_or_else(|p| p.into_inner()).ask(&q)
         });
         let reply = tokio::select! {
-            r = asked => r.ok().and_then(Result::ok),
+            r = asked => match r {
+                Ok(Err(crate::exec::ask::PromptError::HangUp)) => return Err(HungUp),
+                r => r.ok().and_then(Result::ok),
+            },
             caught = signals.next() => match caught {
                 Caught::HangUp => return Err(HungUp),
                 _ => { self.interrupts += 1; None }

@@ -137,10 +137,14 @@ impl Executor {
             (Phase::Run, Action::Manual(_)) => "",
         };
         let command = self.renderer.shell(text, &data)?;
-        let mut env = Vec::with_capacity(step.env.len());
+        let mut env = Vec::with_capacity(step.env.len() + 2);
         for (k, v) in &step.env {
             env.push((k.clone(), self.renderer.raw(v, &data)?));
         }
+        // Which run and step these processes belong to, for `resume` to find them should
+        // the executor die (and for the step's own use).
+        env.push(("RUNBOOK_RUN_ID".into(), self.opts.run_id.clone()));
+        env.push(("RUNBOOK_STEP".into(), step.id.clone()));
         let dir = match &step.dir {
             Some(d) => Some(PathBuf::from(self.renderer.raw(d, &data)?)),
             None => None,
@@ -249,6 +253,15 @@ impl Executor {
         self.finish_task(i, r, response);
         if failed && after == AfterFailure::Stop {
             let why = format!("step {} {}", step.id, status.as_str().replace('_', " "));
+            if let Some(a) = self.asking
+                && !self.schedule.stopping()
+            {
+                let at = self.rb.steps[a.step].id.clone();
+                let text = format!(
+                    "{why} while you were at the prompt for {at}: no new step starts; answer the prompt, then the run ends failed"
+                );
+                self.notice(Level::Warning, Some(i), text);
+            }
             self.schedule.stop(RunStatus::Failed, why);
         }
     }
