@@ -184,6 +184,12 @@ fn render(run: &Run) -> String {
         }
     }
     out.push_str(&format::indented_table(&rows));
+    if !run.not_rolled_back.is_empty() {
+        out.push_str("\n  not rolled back (undo by hand if needed, newest first):\n");
+        for p in &run.not_rolled_back {
+            out.push_str(&format!("    {}: {}\n", p.step, p.command));
+        }
+    }
     for (step, tail) in tails {
         out.push_str(&format!("\n  last output of {step}:\n"));
         for l in tail {

@@ -75,15 +75,13 @@ pub(crate) struct LinePrompter;
 
 impl Prompter for LinePrompter {
     fn ask(&mut self, q: &Question) -> Result<Reply, PromptError> {
-        let mut err = io::stderr().lock();
-        let _ = write!(err, "{}", header(q));
+        say(&header(q));
         let choices = q.choices();
         let words: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
         if let (PromptKind::Manual, Some(var)) = (q.kind, &q.ask) {
-            let _ = write!(err, "  {var} (one line; marks the step done): ");
-            let _ = err.flush();
+            say(&format!("  {var} (one line; marks the step done): "));
             let line = read_line()?;
-            let _ = writeln!(err);
+            say("\n");
             return Ok(Reply {
                 answer: Answer::Done,
                 note: None,
@@ -91,14 +89,12 @@ impl Prompter for LinePrompter {
             });
         }
         loop {
-            let _ = write!(
-                err,
+            say(&format!(
                 "  answer [{}] and an optional note: ",
                 words.join(" | ")
-            );
-            let _ = err.flush();
+            ));
             let line = read_line()?;
-            let _ = writeln!(err);
+            say("\n");
             let trimmed = line.trim();
             let (first, rest) = trimmed
                 .split_once(char::is_whitespace)
@@ -112,16 +108,21 @@ impl Prompter for LinePrompter {
                         value: None,
                     });
                 }
-                None => {
-                    let _ = writeln!(
-                        err,
-                        "  `{first}` is not an answer here; expected one of: {}",
-                        words.join(", ")
-                    );
-                }
+                None => say(&format!(
+                    "  `{first}` is not an answer here; expected one of: {}\n",
+                    words.join(", ")
+                )),
             }
         }
     }
+}
+
+/// Writes prompt text to stderr. The lock is held only while writing: never while
+/// waiting for the answer, so the display can show a failure elsewhere at once.
+fn say(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
 }
 
 fn read_line() -> Result<String, PromptError> {

@@ -276,6 +276,7 @@ pub(super) fn resolution(facts: &Facts) -> Resolution {
     };
     Resolution {
         steps,
+        left_applied: run.not_rolled_back.clone(),
         readonly_known: facts.runbook.is_some(),
     }
 }

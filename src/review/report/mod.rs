@@ -256,6 +256,9 @@ struct FailedOutput {
 #[derive(Debug, Serialize)]
 struct Resolution {
     steps: Vec<ResolutionStep>,
+    /// Changes the run left applied: succeeded steps whose rollback did not run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    left_applied: Vec<crate::event::PendingRollback>,
     /// `false` when the runbook file changed since the run: read-only checks cannot be
     /// told apart from changes, and are listed too.
     readonly_known: bool,
