@@ -818,3 +818,51 @@ fn kill_9_at_random_instants_never_runs_a_step_twice_unasked_nor_loses_one() {
         "too few kills landed inside a step to prove much: {killed_mid_step} of 40"
     );
 }
+
+#[test]
+fn a_rollback_that_cannot_be_rendered_fails_alone_and_the_run_ends() {
+    let text = r#"[runbook]
+title = "T"
+
+[params.flag]
+default = "no"
+
+[[step]]
+id = "probe"
+run = "echo 5"
+capture = "v"
+when = "{{eq flag \"yes\"}}"
+
+[[step]]
+id = "change"
+run = "true"
+rollback = "echo undo {{v}}"
+
+[[step]]
+id = "breaks"
+run = "exit 1"
+"#;
+    let ran = Test::new()
+        .runbook("x", text)
+        .args(&["exec", "x", "--rollback", "auto"])
+        .status(1)
+        .run();
+    let rollback: Vec<_> = ran
+        .events("step_finished")
+        .into_iter()
+        .filter(|e| e["step"] == "change")
+        .map(|e| (e["phase"].clone(), e["status"].clone()))
+        .collect();
+    assert_eq!(
+        rollback,
+        [
+            (serde_json::json!("run"), serde_json::json!("succeeded")),
+            (serde_json::json!("rollback"), serde_json::json!("failed")),
+        ],
+        "the step stays succeeded; its rollback failed"
+    );
+    assert_eq!(
+        ran.events("not_rolled_back")[0]["steps"][0]["step"],
+        "change"
+    );
+}
