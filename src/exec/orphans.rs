@@ -30,18 +30,18 @@ pub(crate) fn boot_id() -> String {
     .clone()
 }
 
-/// Fields of `/proc/PID/stat` after the command name: state is index 0, so the process
-/// group is 2 and the start time (clock ticks since boot) 19.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+/// Field `n` of `/proc/PID/stat` after the command name: the state is field 0, the
+/// process group 2 and the start time (clock ticks since boot) 19.
+fn stat_field<T: std::str::FromStr>(pid: u32, n: usize) -> Option<T> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may itself hold spaces or parentheses.
     let after = text.get(text.rfind(')')? + 1..)?;
-    Some(after.split_whitespace().map(str::to_string).collect())
+    after.split_ascii_whitespace().nth(n)?.parse().ok()
 }
 
 /// When process `pid` started, in clock ticks since boot.
 pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
+    stat_field(pid, 19)
 }
 
 /// Whether any live process is in group `pgid`. Zombies do not count: a process killed
@@ -61,9 +61,8 @@ fn group_exists(pgid: u32) -> bool {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             return false;
         };
-        stat_fields(pid).is_some_and(|f| {
-            f.first().is_some_and(|state| state != "Z") && f.get(2) == Some(&group)
-        })
+        stat_field::<String>(pid, 2) == Some(group.clone())
+            && stat_field::<String>(pid, 0).is_some_and(|state| state != "Z")
     })
 }
 
@@ -97,7 +96,7 @@ pub(crate) fn find(run_id: &str, step: &str) -> Option<u32> {
         let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
         let has = |w: &str| vars.contains(&w.as_bytes());
         if has(&want_run) && has(&want_step) {
-            return stat_fields(pid)?.get(2)?.parse().ok();
+            return stat_field(pid, 2);
         }
     }
     None
