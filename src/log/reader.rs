@@ -37,8 +37,14 @@ pub(crate) enum ReadError {
 const KNOWN: &[&str] = &[
     "run_started",
     "step_started",
+    "step_spawned",
     "step_output",
+    "step_retrying",
     "step_finished",
+    "prompt_opened",
+    "prompt_closed",
+    "notice",
+    "not_rolled_back",
     "milestone",
     "run_resumed",
     "run_finished",
@@ -53,7 +59,12 @@ pub(crate) fn read(path: &Path) -> Result<RunLog, ReadError> {
 }
 
 pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
-    let text = String::from_utf8_lossy(bytes);
+    // Logs are UTF-8 (the writer escapes every string); check that fast, and fall back to
+    // a lossy copy only for a damaged file.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
     let ends_cleanly = text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     let mut records = Vec::with_capacity(lines.len());
@@ -102,14 +113,10 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
 
 /// Ok(None) for a well-formed line of an event this version does not know.
 fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
-    #[derive(serde::Deserialize)]
-    struct Line {
-        ts: DateTime<Utc>,
-        #[serde(flatten)]
-        event: Event,
-    }
-    match serde_json::from_str::<Line>(line) {
-        Ok(l) => Ok(Some((l.ts, l.event))),
+    // The event is read straight from the line (its `ts` is a field no variant has, and
+    // is ignored): through a flattened wrapper, serde would buffer every line twice.
+    match serde_json::from_str::<Event>(line) {
+        Ok(event) => Ok(Some((timestamp_of(line).ok_or(())?, event))),
         Err(_) => {
             let v: serde_json::Value = serde_json::from_str(line).map_err(|_| ())?;
             match v["event"].as_str() {
@@ -118,6 +125,53 @@ fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
             }
         }
     }
+}
+
+/// A line's `ts`. The writer puts it first, as `{"ts":"2026-11-26T03:12:00.123Z",`: that
+/// form is read directly; anything else goes through a JSON parse and chrono.
+fn timestamp_of(line: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = line
+        .strip_prefix("{\"ts\":\"")
+        .and_then(|rest| rest.get(..24))
+        .and_then(fast_timestamp)
+    {
+        return Some(t);
+    }
+    #[derive(serde::Deserialize)]
+    struct Ts {
+        ts: DateTime<Utc>,
+    }
+    serde_json::from_str::<Ts>(line).ok().map(|t| t.ts)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the writer's own form (24 bytes).
+fn fast_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 24
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && b[23] == b'Z';
+    if !shape_ok {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        s.get(r.clone())?.bytes().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        num(20..23)?,
+    )?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// A run id that does not name exactly one run, or a log directory that cannot be read.
@@ -209,6 +263,16 @@ mod tests {
         assert_eq!(log.records.len(), 1);
         assert!(log.torn);
         assert!(log.skipped_lines.is_empty());
+    }
+
+    #[test]
+    fn the_writers_timestamps_are_read_fast_and_others_still_read() {
+        let fast = timestamp_of(START).unwrap();
+        assert_eq!(crate::event::timestamp(fast), "2026-11-26T03:00:00.000Z");
+        let other = r#"{"event":"x","ts":"2026-11-26T04:00:00+01:00"}"#;
+        assert_eq!(timestamp_of(other), Some(fast));
+        assert_eq!(fast_timestamp("2026-13-26T03:00:00.000Z"), None);
+        assert_eq!(fast_timestamp("2026-11-26T03:00:00.00xZ"), None);
     }
 
     #[test]
