@@ -170,8 +170,9 @@ fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::p
         .env("HOME", dir)
         .env("RUNBOOK_LOG_DIR", dir.join("logs"))
         .stdin(std::process::Stdio::null());
+    // Step output is not read while the run runs: it goes nowhere, so no pipe fills up.
     let child = cmd
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .ok()?;
@@ -181,25 +182,15 @@ fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::p
 
 #[test]
 fn a_full_disk_stops_the_run_at_once_with_exit_4_at_every_point() {
-    let steps = r#"[[step]]
-id = "one"
-run = "head -c 3000 /dev/zero | tr '\\0' a; echo"
-
-[[step]]
-id = "two"
-run = "head -c 6000 /dev/zero | tr '\\0' b; echo"
-
-[[step]]
-id = "three"
-run = "head -c 50000 /dev/zero | tr '\\0' c; echo"
-
-[[step]]
-id = "last"
-run = "touch ../last-ran"
-"#;
+    // Ten steps of 12 KB of output each: the log grows past its first chunks at different
+    // steps, so a small disk fills at different points of the run.
+    let mut steps: String = (1..=10)
+        .map(|n| format!("[[step]]\nid = \"s{n}\"\nrun = \"head -c 12000 /dev/zero | tr '\\\\0' x; echo\"\n\n"))
+        .collect();
+    steps.push_str("[[step]]\nid = \"last\"\nrun = \"touch ../last-ran\"\n");
     let mut seen_points = std::collections::BTreeSet::new();
-    for kib in [4, 8, 12, 16, 24, 40, 56] {
-        let t = Test::new().runbook("x", &runbook_with(steps));
+    for kib in [4, 12, 24, 48, 80, 136] {
+        let t = Test::new().runbook("x", &runbook_with(&steps));
         let dir = t.path().to_path_buf();
         std::fs::create_dir_all(dir.join("work")).unwrap();
         let Some(out) = on_tiny_disk(&dir, kib, &["exec", "x"]) else {
@@ -794,6 +785,11 @@ fn kill_9_at_random_instants_never_runs_a_step_twice_unasked_nor_loses_one() {
             continue;
         }
         let log = std::fs::read_to_string(&crate::test::Ran::logs_in(&dir)[0]).unwrap();
+        if !log.contains("run_started") {
+            // Killed between creating its log and recording its start: nothing ran.
+            assert!(count(&dir).is_empty(), "trial {trial}: ran unrecorded");
+            continue;
+        }
         if log.contains("run_finished") {
             assert_eq!(count(&dir), wanted, "trial {trial}");
             continue;
@@ -865,4 +861,44 @@ run = "exit 1"
         ran.events("not_rolled_back")[0]["steps"][0]["step"],
         "change"
     );
+}
+
+#[test]
+fn the_log_grows_in_zeroed_chunks_that_a_crash_leaves_and_readers_skip() {
+    let steps = "[[step]]\nid = \"a\"\nrun = \"echo a >> count\"\n\n[[step]]\nid = \"b\"\nrun = \"echo b >> count; sleep 30\"\n";
+    let t = Test::new().runbook("x", &runbook_with(steps));
+    let dir = t.path().to_path_buf();
+    let mut child = crate::test::spawn(&dir, &["exec", "x"]);
+    let start = Instant::now();
+    while count(&dir).len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let path = crate::test::Ran::logs_in(&dir)[0].clone();
+    let bytes = std::fs::read(&path).unwrap();
+    let records = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    assert!(
+        records < bytes.len(),
+        "a crashed log keeps its zero-filled room"
+    );
+    assert!(bytes[records..].iter().all(|&b| b == 0));
+    Test::new()
+        .in_dir(&dir)
+        .args(&["log", "show", "latest"])
+        .stdout_has("in doubt")
+        .run();
+    // Resumed, the records go on right after the last one, and the end cuts the file.
+    Test::new()
+        .in_dir(&dir)
+        .args(&["resume", "latest"])
+        .stdin("stop\ndone\n")
+        .run();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(!bytes.contains(&0), "a finished log holds records only");
+    assert!(bytes.ends_with(b"\n"));
+    for line in String::from_utf8(bytes).unwrap().lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
 }

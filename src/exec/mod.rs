@@ -19,8 +19,6 @@ mod signals;
 mod start_at;
 mod task;
 
-use std::io::Write;
-
 use chrono::Utc;
 
 use crate::error::Error;
@@ -69,12 +67,7 @@ pub(crate) fn start(
             let first = run_started(&prepared, &host, &log);
             (log, first)
         }
-        LogPlace::Existing { path, torn } => {
-            // A crash mid-write leaves a torn line: end it, so the next record starts on
-            // its own line.
-            if *torn && let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
-                let _ = f.write_all(b"\n");
-            }
+        LogPlace::Existing { path } => {
             let log = LogWriter::append(path, cap).map_err(|source| {
                 if source.kind() == std::io::ErrorKind::WouldBlock {
                     Error::Locked(format!(

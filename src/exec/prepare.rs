@@ -44,8 +44,8 @@ pub(crate) struct Options {
 pub(crate) enum LogPlace {
     /// A new log in this directory.
     New(PathBuf),
-    /// An existing log to go on with (`resume`); `torn` if its last line was cut short.
-    Existing { path: PathBuf, torn: bool },
+    /// An existing log to go on with (`resume`).
+    Existing { path: PathBuf },
 }
 
 /// A run ready to start.
@@ -154,7 +154,6 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
     };
     let place = LogPlace::Existing {
         path: found.path.clone(),
-        torn: found.torn,
     };
     let mut prepared = assemble(rb, opts, &params, log_dir, place);
     let from = match &args.from {

@@ -22,8 +22,6 @@ pub(crate) struct Found {
     pub run: Run,
     pub runbook: Runbook,
     pub path: PathBuf,
-    /// The log's last line was cut short by a crash.
-    pub torn: bool,
     /// The options it was started with (absent in older logs).
     pub options: Option<RunOptions>,
     /// Lines of the log that could not be read (1-based), skipped.
@@ -86,7 +84,6 @@ pub(crate) fn find(dir: &std::path::Path, id: &str, force: bool) -> Result<Found
     }
     Ok(Found {
         skipped_lines: log.skipped_lines,
-        torn: log.torn,
         run,
         runbook,
         path,

@@ -58,7 +58,17 @@ pub(crate) fn read(path: &Path) -> Result<RunLog, ReadError> {
     parse(path, &text)
 }
 
+/// The records of a log file: everything before the first zero byte (a run in progress,
+/// or one that crashed, leaves zero-filled room after its records).
+pub(crate) fn records_of(bytes: &[u8]) -> &[u8] {
+    match memchr::memchr(0, bytes) {
+        Some(at) => &bytes[..at],
+        None => bytes,
+    }
+}
+
 pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
+    let bytes = records_of(bytes);
     // Logs are UTF-8 (the writer escapes every string); check that fast, and fall back to
     // a lossy copy only for a damaged file.
     let text = match std::str::from_utf8(bytes) {

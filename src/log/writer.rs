@@ -1,11 +1,13 @@
-//! Durable JSONL writing. Each record is one `write` of one line to a file opened for
-//! appending; records that say a step may have run (`step_started`) and every finish are
-//! flushed to disk (fdatasync) before the executor goes on, so a crash at any instant leaves
-//! a log that never hides a step that may have run. A crash mid-write leaves at most a torn
-//! last line, which readers tolerate.
+//! Durable JSONL writing, the way databases write their write-ahead logs. The file grows in
+//! zero-filled chunks, and each record is one write of one line into space already there:
+//! the durable ones (`step_started` and every decision) are then flushed with an
+//! `fdatasync` that commits data only, never a new file size. The file is cut to its
+//! records when the run ends; after a crash it may end in zero bytes, where readers stop.
+//! A crash at any instant leaves a log that never hides a step that may have run, with at
+//! most a torn last line, which readers tolerate.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,10 @@ pub(crate) struct LogWriter {
     /// run that is still executing, whether or not its runbook takes a lock.
     file: Flock<File>,
     path: PathBuf,
+    /// Where the next record goes: the end of the records.
+    end: u64,
+    /// The file's length: zero-filled beyond `end`.
+    allocated: u64,
     /// Output kept per step attempt; the rest is counted in one `truncated_bytes` marker.
     output_cap: u64,
     /// Output so far of each attempt in flight: logged and dropped bytes.
@@ -44,34 +50,63 @@ impl LogWriter {
         let path = dir.join(format!("{run_id}.jsonl"));
         // A new file, never one that is there already (nor a symlink planted there).
         let file = OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
         // Make the new directory entry durable too, so the file itself survives a crash.
         File::open(dir)?.sync_all()?;
-        Self::new(file, path, output_cap)
+        Self::new(file, path, 0, output_cap)
     }
 
-    /// Opens an existing log to append to it (for `resume`).
+    /// Opens an existing log to go on writing it (for `resume`): after its last record,
+    /// with a line cut short by a crash ended first, so the next record starts on its own.
     pub(crate) fn append(path: &Path, output_cap: u64) -> io::Result<Self> {
         let file = OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)?;
-        Self::new(file, path.to_path_buf(), output_cap)
+        let bytes = std::fs::read(path)?;
+        let records = super::reader::records_of(&bytes);
+        let mut log = Self::new(file, path.to_path_buf(), records.len() as u64, output_cap)?;
+        log.allocated = bytes.len() as u64;
+        if !records.is_empty() && !records.ends_with(b"\n") {
+            log.put(b"\n")?;
+        }
+        Ok(log)
     }
 
     /// Takes the file's lock; `WouldBlock` when another process writes it.
-    fn new(file: File, path: PathBuf, output_cap: u64) -> io::Result<Self> {
+    fn new(file: File, path: PathBuf, end: u64, output_cap: u64) -> io::Result<Self> {
         let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, errno)| io::Error::from(errno))?;
         Ok(LogWriter {
             file,
             path,
+            end,
+            allocated: end,
             output_cap,
             attempts: Vec::new(),
         })
+    }
+
+    /// Writes `bytes` after the last record. When they do not fit, the file grows by a
+    /// zero-filled chunk, written after the record (a crash in between leaves the record
+    /// whole and no zeros); the next synced record makes the growth durable, and every
+    /// synced record after it commits data only.
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(bytes, self.end)?;
+        self.end += bytes.len() as u64;
+        if self.end > self.allocated {
+            let chunk = self.allocated.clamp(FIRST_CHUNK, LARGEST_CHUNK);
+            let zeros = vec![0u8; chunk as usize];
+            self.file.write_all_at(&zeros, self.end)?;
+            self.allocated = self.end + chunk;
+        }
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -80,20 +115,17 @@ impl LogWriter {
 
     /// Appends one record; durable ones are on disk when this returns.
     fn write(&mut self, event: &Event) -> io::Result<()> {
-        /// One line of the log, borrowing the event.
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            ts: String,
-            #[serde(flatten)]
-            event: &'a Event,
-        }
-        let record = Line {
-            ts: timestamp(chrono::Utc::now()),
-            event,
-        };
-        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        // `{"ts":"...",` then the event's own object without its opening brace: the same
+        // line a flattened wrapper would give, without serde's buffering.
+        let json = serde_json::to_vec(event).map_err(io::Error::other)?;
+        let ts = timestamp(chrono::Utc::now());
+        let mut line = Vec::with_capacity(json.len() + ts.len() + 10);
+        line.extend_from_slice(b"{\"ts\":\"");
+        line.extend_from_slice(ts.as_bytes());
+        line.extend_from_slice(b"\",");
+        line.extend_from_slice(json.get(1..).unwrap_or_default());
         line.push(b'\n');
-        self.file.write_all(&line)?;
+        self.put(&line)?;
         if durable(event) {
             self.file.sync_data()?;
             // A log deleted under a running run (its directory removed by a cleanup job)
@@ -131,6 +163,20 @@ impl LogWriter {
             phase,
             truncated_bytes: Some(a.dropped),
         })
+    }
+}
+
+/// The first growth of a log: room for a short run's records.
+const FIRST_CHUNK: u64 = 16 * 1024;
+/// The largest growth: chunks double up to this.
+const LARGEST_CHUNK: u64 = 4 * 1024 * 1024;
+
+impl Drop for LogWriter {
+    /// Cuts the file to its records: the zero-filled room left is for a run that goes on.
+    fn drop(&mut self) {
+        if self.allocated > self.end && self.file.set_len(self.end).is_ok() {
+            let _ = self.file.sync_data();
+        }
     }
 }
 
