@@ -36,6 +36,8 @@ pub(crate) struct Options {
     pub operator: String,
     /// `--start-at`: the step the run starts at (its ancestors are recorded as done).
     pub start_at: Option<usize>,
+    /// `--diagnose`: a rehearsal that asks no one (manual steps are left waiting).
+    pub diagnose: bool,
 }
 
 /// Where the run's log goes.
@@ -63,13 +65,20 @@ pub(crate) struct Prepared {
     pub seed: Option<Seed>,
     /// Things found while preparing that the operator should know.
     pub warnings: Vec<String>,
+    /// The alert the run responds to (`--alert`, `--alert-file`).
+    pub alert: Option<crate::event::AlertRecord>,
 }
 
 /// `runbook exec`.
 pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> {
     let found = lookup::find(&config.dir, &args.name)?;
     let rb = crate::runbook::load(&found.path, &found.name)?;
-    let params = resolve_params(&rb, &args.flags.vars)?;
+    let from_alert = alert_inputs(config, args, &rb)?;
+    let mut vars = args.flags.vars.clone();
+    if let Some(a) = &from_alert {
+        vars.extend(a.vars.iter().cloned());
+    }
+    let params = resolve_params(&rb, &vars)?;
     let now = Utc::now();
     let detected_at = args
         .detected_at
@@ -81,7 +90,8 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
                 problem,
             })
         })
-        .transpose()?;
+        .transpose()?
+        .or(from_alert.as_ref().map(|a| a.detected_at));
     let start_at = match &args.start_at {
         None => None,
         Some(id) => Some(rb.steps.iter().position(|s| &s.id == id).ok_or_else(|| {
@@ -100,22 +110,48 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
     };
     let opts = Options {
         run_id: new_run_id(now),
-        dry_run: args.dry_run,
-        yes: args.flags.yes,
+        // A diagnostic rehearsal is a dry run whose confirmations are given: it asks no one.
+        dry_run: args.dry_run || args.diagnose,
+        yes: args.flags.yes || args.diagnose,
         run: run_options(config, &args.flags, None)?,
-        incident: args.incident.clone(),
+        incident: args
+            .incident
+            .clone()
+            .or(from_alert.as_ref().map(|a| a.incident.clone())),
         detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at,
+        diagnose: args.diagnose,
     };
     let log_dir = config.log_dir()?.to_path_buf();
-    Ok(assemble(
+    let mut prepared = assemble(rb, opts, &params, log_dir.clone(), LogPlace::New(log_dir));
+    if let Some(a) = from_alert {
+        prepared.warnings = a.warnings;
+        prepared.alert = Some(a.record);
+    }
+    Ok(prepared)
+}
+
+/// `--alert ID` / `--alert-file FILE`: the alert found (in the log directory's alerts
+/// journal, or in the file) and turned into params (`from_label`), the detection time, the
+/// incident id and the record `run_started` keeps. Flags given explicitly win.
+fn alert_inputs(
+    config: &Config,
+    args: &ExecArgs,
+    rb: &Runbook,
+) -> Result<Option<crate::alert::run::Inputs>, Error> {
+    use crate::alert::run::{Source, inputs};
+    let source = match (&args.alert, &args.alert_file) {
+        (Some(id), _) => Source::Id(id),
+        (None, Some(file)) => Source::File(file),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(inputs(
+        config.log_dir()?,
+        source,
         rb,
-        opts,
-        &params,
-        log_dir.clone(),
-        LogPlace::New(log_dir),
-    ))
+        &args.flags.vars,
+    )?))
 }
 
 /// `runbook resume`: the run's own options and values, from its log.
@@ -151,6 +187,7 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         detected_at: run.detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at: None,
+        diagnose: false,
     };
     let place = LogPlace::Existing {
         path: found.path.clone(),
@@ -182,6 +219,7 @@ fn assemble(
         log,
         seed: None,
         warnings: Vec::new(),
+        alert: None,
     }
 }
 
