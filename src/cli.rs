@@ -267,6 +267,9 @@ count live runs only; --since keeps runs started within that long ago.
   live run duration         p50, p90, max and mean of duration_ms over live runs that
                             finished (any outcome)
   time to engage            run_started.ts - detected_at, live runs given --detected-at
+                            or --alert (detected_at is then the alert's startsAt); also
+                            per runbook and per service (the runbook's `service`, else
+                            the alert's label), FROM ALERTS counting exec --alert runs
   time to mitigate (MTTR)   the `mitigated` milestone's time, else the ts of a succeeded
                             run_finished, minus detected_at; p50, p90, mean and count
   time between incidents    per runbook, the gaps between consecutive detected_at of
@@ -280,7 +283,8 @@ count live runs only; --since keeps runs started within that long ago.
                             / sum of duration_ms, over finished live runs; then manual
                             steps by median wait_ms: the automation backlog
   rehearsal vs reality      median duration_ms of succeeded dry runs next to that of
-                            succeeded live runs, per runbook
+                            succeeded live runs, per runbook (diagnostic rehearsals, which
+                            ask no one, are left out)
 
 Error budget (--slo PERCENT --window DURATION, both or neither; not limited by --since):
   allowed    (1 - PERCENT/100) x window          (99.9 over 30d allows 43m 12s)

@@ -880,3 +880,87 @@ fn through_the_real_alertmanager() {
     let (code, stderr) = serve.stop();
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+#[test]
+fn the_report_names_the_alert_and_stats_give_time_to_engage_by_runbook_and_service() {
+    let t = Test::new();
+    let marker = t.path().join("promoted");
+    let ran = t
+        .runbook("db-failover", &failover(&marker))
+        .args(&["exec", "db-failover", "--alert-file", "-"])
+        .stdin(FIRING)
+        .status(1)
+        .run();
+    // stdin held the payload, so the manual step met the end of input: the run aborted.
+    // Once more with the payload in a file and the answer on stdin.
+    let dir = ran.dir.clone();
+    std::fs::write(dir.join("payload.json"), FIRING).unwrap();
+    Test::new()
+        .in_dir(&dir)
+        .args(&["exec", "db-failover", "--alert-file", "payload.json"])
+        .stdin("ann\n")
+        .run();
+    let report = Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest"])
+        .run()
+        .stdout();
+    assert!(
+        report.contains("**Alert:** PostgresPrimaryDown"),
+        "{report}"
+    );
+    assert!(report.contains("b7f0de69e0b04897"), "{report}");
+    assert!(
+        report.contains("PostgreSQL primary db-1 is down"),
+        "{report}"
+    );
+    assert!(report.contains("**Alert started:** 2026-11-28"), "{report}");
+    assert!(
+        report.contains("(http://prometheus.example.com:9090/graph?g0.expr=pg"),
+        "{report}"
+    );
+    assert!(report.contains("after detection"), "{report}");
+    let stats = Test::new().in_dir(&dir).args(&["stats"]).run().stdout();
+    assert!(stats.contains("Time to engage by runbook"), "{stats}");
+    assert!(stats.contains("Time to engage by service"), "{stats}");
+    assert!(stats.contains("orders-db"), "{stats}");
+    let json: Value = serde_json::from_slice(
+        &Test::new()
+            .in_dir(&dir)
+            .args(&["stats", "--json"])
+            .run()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["engage_by_runbook"][0]["name"], "db-failover");
+    assert_eq!(json["engage_by_runbook"][0]["from_alerts"], 2);
+    assert_eq!(json["engage_by_service"][0]["name"], "orders-db");
+
+    // A link from the network that is not http(s) never reaches the HTML report.
+    let evil = FIRING.replace(
+        "http://prometheus.example.com:9090",
+        "javascript:alert(1)//",
+    );
+    std::fs::write(dir.join("evil.json"), evil).unwrap();
+    Test::new()
+        .in_dir(&dir)
+        .args(&[
+            "exec",
+            "db-failover",
+            "--alert-file",
+            "evil.json",
+            "--dry-run",
+            "--yes",
+        ])
+        .run();
+    let html = Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest", "--format", "html"])
+        .run()
+        .stdout();
+    assert!(html.contains("PostgresPrimaryDown"));
+    assert!(
+        !html.contains("javascript:"),
+        "a javascript: link in the report"
+    );
+}
