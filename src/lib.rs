@@ -13,6 +13,9 @@ mod log;
 mod review;
 pub mod runbook;
 mod serve;
+
+/// The Alertmanager payload parser, public for its fuzz target (fuzz/fuzz_targets/).
+pub use alert::payload as alert_payload;
 mod terminal;
 
 use std::ffi::OsString;
