@@ -198,4 +198,38 @@ mod tests {
         assert_eq!(name_of("https://w/r/x.y.md"), "");
         assert_eq!(name_of(""), "");
     }
+
+    #[test]
+    fn the_shipped_runbooks_take_the_alerts_they_name() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
+        let mut c = Vec::new();
+        for f in crate::runbook::lookup::all(&dir).unwrap_or_default() {
+            let rb = crate::runbook::load(&f.path, &f.name).unwrap_or_else(|e| panic!("{e}"));
+            c.push(Candidate {
+                name: rb.name,
+                alert: rb.alert,
+            });
+        }
+        for (alertname, extra, want) in [
+            (
+                "PostgresPrimaryDown",
+                ("service", "orders-db"),
+                "db-failover",
+            ),
+            (
+                "NodeFilesystemAlmostOutOfSpace",
+                ("mountpoint", "/var"),
+                "disk-full",
+            ),
+            (
+                "KubeDeploymentRolloutStuck",
+                ("namespace", "shop"),
+                "k8s-rollback",
+            ),
+        ] {
+            let l = labels(&[("alertname", alertname), extra]);
+            let r = route(&l, &Labels::new(), &c);
+            assert_eq!(r.runbook.as_deref(), Some(want), "{alertname}");
+        }
+    }
 }

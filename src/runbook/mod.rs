@@ -47,7 +47,7 @@ pub struct Runbook {
 /// starts it; with `diagnose`, `runbook serve` rehearses its read-only steps at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertSpec {
-    #[serde(rename = "match")]
+    #[serde(rename = "match", serialize_with = "pairs_as_map")]
     pub matchers: Vec<(String, String)>,
     pub diagnose: bool,
 }
@@ -237,6 +237,11 @@ pub fn parse(path: &Path, name: &str, bytes: Vec<u8>) -> Result<Runbook, LoadErr
             Err(invalid(source, diagnostics))
         }
     }
+}
+
+/// `[("alertname", "X")]` as `{"alertname": "X"}`, as the file writes it.
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 mod opt_duration {
