@@ -53,6 +53,7 @@ pub struct Diagnostic {
 pub struct Alerts {
     pub list: Vec<Occurrence>,
     by_key: HashMap<(String, DateTime<Utc>), usize>,
+    by_id: HashMap<String, usize>,
     /// Occurrences seen per fingerprint, for the `-N` of the next one.
     firings: HashMap<String, usize>,
 }
@@ -75,11 +76,7 @@ impl Alerts {
     /// The ids of a notification's alerts, new ones numbered as [`Alerts::apply`] will
     /// number them (two alerts of one notification may be two firings of one fingerprint).
     pub fn ids_of(&self, n: &Notification) -> Vec<(String, bool)> {
-        let mut scratch = Alerts {
-            list: Vec::new(),
-            by_key: HashMap::new(),
-            firings: HashMap::new(),
-        };
+        let mut scratch = Alerts::default();
         let mut out = Vec::with_capacity(n.alerts.len());
         for a in &n.alerts {
             let key = (a.fingerprint.clone(), a.starts_at);
@@ -123,6 +120,7 @@ impl Alerts {
                                 .unwrap_or_default();
                             *self.firings.entry(a.fingerprint.clone()).or_default() += 1;
                             self.by_key.insert(key, self.list.len());
+                            self.by_id.insert(id.clone(), self.list.len());
                             self.list
                                 .push(new_occurrence(id, a, notification, ts, route));
                             self.list.len() - 1
@@ -169,7 +167,8 @@ impl Alerts {
     }
 
     fn get_mut(&mut self, id: &str) -> Option<&mut Occurrence> {
-        self.list.iter_mut().find(|o| o.id == id)
+        let i = *self.by_id.get(id)?;
+        self.list.get_mut(i)
     }
 
     /// The occurrence of this fingerprint and start, if received.
@@ -180,7 +179,7 @@ impl Alerts {
 
     /// The occurrences an id names: exactly, else by unique prefix.
     pub fn find(&self, id: &str) -> Vec<&Occurrence> {
-        if let Some(o) = self.list.iter().find(|o| o.id == id) {
+        if let Some(o) = self.by_id.get(id).and_then(|&i| self.list.get(i)) {
             return vec![o];
         }
         self.list.iter().filter(|o| o.id.starts_with(id)).collect()

@@ -182,3 +182,48 @@ pub fn fold(bytes: &[u8]) -> Journaled {
     }
     Journaled { alerts, skipped }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIRING: &[u8] = include_bytes!("../../tests/fixtures/alertmanager/firing.json");
+
+    fn notification() -> Record {
+        Record::Notification {
+            notification: super::super::parse(FIRING).unwrap_or_else(|e| panic!("{e}")),
+            routed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_ended_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut j = Journal::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        j.append(Utc::now(), &[notification()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        let path = journal_path(dir.path());
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(b"{\"ts\":\"2026-11-28T21:00:00Z\",\"record\":\"notif")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read = super::read(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.alerts.list.len(), read.skipped), (1, 1));
+        let mut j = Journal::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        j.append(
+            Utc::now(),
+            &[Record::Diagnose {
+                alert: "b7f0de69e0b04897".into(),
+                runbook: "db-failover".into(),
+            }],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let read = super::read(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.skipped, 1, "only the torn line is lost");
+        let d = read.alerts.list[0].diagnostic.as_ref();
+        assert_eq!(d.map(|d| d.runbook.as_str()), Some("db-failover"));
+    }
+}
