@@ -964,3 +964,34 @@ fn the_report_names_the_alert_and_stats_give_time_to_engage_by_runbook_and_servi
         "a javascript: link in the report"
     );
 }
+
+#[test]
+fn a_rehearsal_that_cannot_start_says_why_in_the_listing() {
+    let t = Test::new();
+    let marker = t.path().join("promoted");
+    // The same runbook, with a pattern the hostile label below does not meet.
+    let strict = failover(&marker).replace(
+        "from_label = \"instance\"",
+        "from_label = \"instance\"\npattern = '^db-[0-9]+$'",
+    );
+    let t = t.runbook("db-failover", &strict);
+    let dir = t.path().to_path_buf();
+    let serve = Serve::start(&dir, &[], &[]);
+    let hostile = FIRING.replace(
+        "\"instance\":\"db-1\"",
+        "\"instance\":\"db-1; touch pwned\"",
+    );
+    assert_eq!(post(&serve, None, &hostile).0, 200);
+    let listed = wait_for("the failed rehearsal", Duration::from_secs(30), || {
+        let all = alerts_json(&dir, false);
+        let failed = all.first()?["diagnostic"]["failed"].as_str()?.to_string();
+        Some(failed)
+    });
+    assert!(listed.contains("exit 2"), "{listed}");
+    assert!(listed.contains("does not match its pattern"), "{listed}");
+    let text = Test::new().in_dir(&dir).args(&["alerts"]).run().stdout();
+    assert!(text.contains("did not run: exit 2"), "{text}");
+    assert!(!dir.join("pwned").exists() && !marker.exists());
+    assert!(runs(&dir).is_empty(), "no run started");
+    drop(serve);
+}
