@@ -672,6 +672,14 @@ fn a_firing_alert_gets_one_rehearsal_then_the_response_and_the_resolution_are_re
     );
     assert_eq!(started["incident"], runs(&dir)[0].1[0]["incident"]);
 
+    Test::new()
+        .in_dir(&dir)
+        .args(&["log", "show", "latest"])
+        .stdout_has(&format!(
+            "alert PostgresPrimaryDown {FINGERPRINT} (firing), rehearsed in run {rehearsal_id}"
+        ))
+        .run();
+
     // Resolved: gone from the default listing, shown as resolved with --all.
     assert_eq!(post(&serve, None, RESOLVED).0, 200);
     let firing = alerts_json(&dir, false);
