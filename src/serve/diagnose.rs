@@ -1,5 +1,5 @@
 //! The bounded runner of diagnostic rehearsals. Each is the runbook binary itself as a
-//! child process, `exec NAME --diagnose --alert ID` (a dry run that asks no one), with
+//! child process, `exec NAME --dry-run --diagnose --alert ID` (a dry run that asks no one), with
 //! stdin closed, in a process group of its own: the executor's dry-run rule is what keeps
 //! every step that is not `readonly` from running, here as for a person's rehearsal. At
 //! most `max` run at once; the rest wait their turn, up to [`MAX_WAITING`].
@@ -121,7 +121,14 @@ impl Runner {
             .arg("--log-dir")
             .arg(&self.log_dir)
             .arg("--quiet")
-            .args(["exec", &job.runbook, "--diagnose", "--alert", &job.alert])
+            .args([
+                "exec",
+                &job.runbook,
+                "--dry-run",
+                "--diagnose",
+                "--alert",
+                &job.alert,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
