@@ -59,6 +59,35 @@ pub enum Command {
     Stats(StatsArgs),
     /// Draw a runbook's step graph as Mermaid or Graphviz dot
     Graph(GraphArgs),
+    /// Receive Alertmanager's webhook notifications; rehearse the runbooks they match
+    #[command(after_long_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// The alerts received: status, runbook, diagnostic rehearsal, the command to respond
+    Alerts(AlertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless told otherwise; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9095")]
+    pub listen: String,
+    /// Require `Authorization: Bearer TOKEN`, TOKEN read from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Most diagnostic rehearsals running at once
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_diagnostics: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Resolved alerts too (by default only firing ones)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +163,17 @@ pub struct ExecArgs {
     /// Start at this step: its ancestors are recorded as done before the run
     #[arg(long, value_name = "STEP")]
     pub start_at: Option<String>,
+    /// Respond to this alert (an id `runbook alerts` shows): params from its labels, the
+    /// detection time from its start, the incident from its group
+    #[arg(long, value_name = "ID", conflicts_with = "alert_file")]
+    pub alert: Option<String>,
+    /// As --alert, from a saved Alertmanager webhook payload (`-`: stdin)
+    #[arg(long, value_name = "FILE")]
+    pub alert_file: Option<String>,
+    /// Diagnostic rehearsal (what `runbook serve` runs): --dry-run that asks no one;
+    /// manual steps are recorded as waiting for a person
+    #[arg(long)]
+    pub diagnose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +270,9 @@ count live runs only; --since keeps runs started within that long ago.
   live run duration         p50, p90, max and mean of duration_ms over live runs that
                             finished (any outcome)
   time to engage            run_started.ts - detected_at, live runs given --detected-at
+                            or --alert (detected_at is then the alert's startsAt); also
+                            per runbook and per service (the runbook's `service`, else
+                            the alert's label), FROM ALERTS counting exec --alert runs
   time to mitigate (MTTR)   the `mitigated` milestone's time, else the ts of a succeeded
                             run_finished, minus detected_at; p50, p90, mean and count
   time between incidents    per runbook, the gaps between consecutive detected_at of
@@ -243,7 +286,8 @@ count live runs only; --since keeps runs started within that long ago.
                             / sum of duration_ms, over finished live runs; then manual
                             steps by median wait_ms: the automation backlog
   rehearsal vs reality      median duration_ms of succeeded dry runs next to that of
-                            succeeded live runs, per runbook
+                            succeeded live runs, per runbook (diagnostic rehearsals, which
+                            ask no one, are left out)
 
 Error budget (--slo PERCENT --window DURATION, both or neither; not limited by --since):
   allowed    (1 - PERCENT/100) x window          (99.9 over 30d allows 43m 12s)
@@ -254,6 +298,23 @@ Error budget (--slo PERCENT --window DURATION, both or neither; not limited by -
 Runbook time is a proxy for impact, not a measure of it: your SLI is the real budget.
 
 Exit codes: 0 done (also with no runs), 2 bad input.";
+
+const SERVE_HELP: &str = "\
+Point an Alertmanager webhook receiver at http://ADDR/alertmanager. Each notification is
+stored (fsync) in <log-dir>/alerts/ before the reply; `runbook alerts` lists what came.
+
+An alert starts the runbook named by its `runbook` label, else by its `runbook` or
+`runbook_url` annotation (the last path segment without extension), else the runbook whose
+[alert] match it meets (the most labels wins, then the first by name). When that runbook
+says `diagnose = true`, a firing alert gets one diagnostic rehearsal: `runbook exec NAME
+--diagnose --alert ID`, read-only steps only, nobody asked, at most --max-diagnostics at once.
+A webhook never runs a step that is not `readonly`.
+
+Replies: 200 stored; 400 not a version 4 notification; 401 wrong or missing token; 404/405
+another path or method; 413 a body over 4 MiB; 503 the journal could not be written (nothing
+stored: Alertmanager retries). SIGINT or SIGTERM stop the server (exit 0).
+
+Exit codes: 0 stopped, 2 bad input, 3 another `serve` holds this log directory, 4 I/O.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {

@@ -61,6 +61,9 @@ pub enum Error {
         needs: &'static str,
         hint: &'static str,
     },
+    /// An alert that cannot be found or used (`exec --alert`, `--alert-file`).
+    #[error(transparent)]
+    Alert(crate::alert::AlertError),
     #[error("--template renders text; it cannot be combined with --format json")]
     TemplateWithJson,
     /// A report template that cannot be rendered.
@@ -157,6 +160,35 @@ impl From<crate::log::reader::ReadError> for Error {
     }
 }
 
+impl From<crate::alert::AlertError> for Error {
+    fn from(e: crate::alert::AlertError) -> Self {
+        use crate::alert::AlertError;
+        match e {
+            // A saved payload named on the command line that cannot be read: like any
+            // such file (bad input when the path is wrong, I/O otherwise).
+            AlertError::Io {
+                action: "read",
+                path,
+                source,
+            } => Error::Path {
+                action: "read",
+                path,
+                source,
+            },
+            AlertError::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path,
+                source,
+            },
+            other => Error::Alert(other),
+        }
+    }
+}
+
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -171,7 +203,8 @@ impl Error {
             | Error::RunbookChanged { .. }
             | Error::FlagNeeds { .. }
             | Error::TemplateWithJson
-            | Error::Template { .. } => exit::BAD_INPUT,
+            | Error::Template { .. }
+            | Error::Alert(_) => exit::BAD_INPUT,
             Error::Path { source, .. } => {
                 use std::io::ErrorKind as K;
                 match source.kind() {

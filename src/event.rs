@@ -207,6 +207,16 @@ pub enum Event {
         /// Absent in logs written before options were recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         options: Option<RunOptions>,
+        /// The alert the run responds to (`exec --alert`, `--alert-file`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<Box<AlertRecord>>,
+        /// A diagnostic rehearsal (`exec --diagnose`, started by `runbook serve`): read-only
+        /// steps only, nobody asked, manual steps recorded as waiting.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        diagnostic: bool,
+        /// The runbook's `service`, else the alert's `service` label.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
     },
     StepStarted {
         step: String,
@@ -301,6 +311,30 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+}
+
+/// The alert a run responds to, as `run_started` records it (spec §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The id `runbook alerts` shows: the fingerprint, with `-N` for a later firing.
+    pub id: String,
+    /// The `alertname` label.
+    pub name: String,
+    /// `firing` or `resolved`, when the run started.
+    pub status: String,
+    pub fingerprint: String,
+    /// The alert's `startsAt` (RFC 3339).
+    pub starts_at: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
+    /// The diagnostic rehearsal `runbook serve` ran for the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostic_run: Option<String>,
 }
 
 /// RFC 3339 in UTC with milliseconds, as every log line's `ts`.

@@ -1,6 +1,7 @@
 //! `runbook`: an incident-response runbook executor. This crate root wires the command line
 //! to the commands; `main.rs` only calls [`run`].
 
+mod alert;
 mod cli;
 mod commands;
 mod config;
@@ -11,6 +12,10 @@ mod format;
 mod log;
 mod review;
 pub mod runbook;
+mod serve;
+
+/// The Alertmanager payload parser, public for its fuzz target (fuzz/fuzz_targets/).
+pub use alert::payload as alert_payload;
 mod terminal;
 
 use std::ffi::OsString;
@@ -52,6 +57,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         },
         Command::Report(args) => log_dir().and_then(|d| review::report::report(&d, args)),
         Command::Stats(args) => log_dir().and_then(|d| review::stats::stats(&d, args)),
+        Command::Serve(args) => commands::serve(&config, args),
+        Command::Alerts(args) => commands::alerts(&config, args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 
 mod test;
 
+mod alerts;
 mod check;
 mod commands;
 mod diagnostics;

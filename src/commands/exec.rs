@@ -9,7 +9,24 @@ use crate::exec::{self, RunOutcome, prepare};
 use crate::terminal::{self, TerminalState, display::Display};
 
 pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
-    run(config, prepare::exec(config, args)?)
+    let prepared = prepare::exec(config, args)?;
+    if prepared.opts.diagnose
+        && let Some(alert) = &prepared.alert
+    {
+        // The alert's journal names its rehearsal, for `runbook alerts` and for the run
+        // that responds to it later.
+        let record = crate::alert::store::Record::DiagnosticRun {
+            alert: alert.id.clone(),
+            runbook: prepared.rb.name.clone(),
+            run_id: prepared.opts.run_id.clone(),
+        };
+        crate::alert::store::append_one(&prepared.log_dir, record).map_err(|source| Error::Io {
+            action: "write the alerts journal in",
+            path: crate::alert::store::dir(&prepared.log_dir),
+            source,
+        })?;
+    }
+    run(config, prepared)
 }
 
 pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {

@@ -3,17 +3,21 @@
 //! Each loads what it needs through [`crate::runbook`] and writes to stdout; diagnostics go
 //! to stderr.
 
+mod alerts;
 mod check;
 pub mod exec;
 mod graph;
 mod list;
+mod serve;
 mod show;
 
 use std::io::Write;
 
+pub(crate) use alerts::alerts;
 pub(crate) use check::check;
 pub(crate) use graph::graph;
 pub(crate) use list::list;
+pub(crate) use serve::serve;
 pub(crate) use show::show;
 
 use crate::config::Config;

@@ -56,6 +56,15 @@ fn render(rb: &Runbook) -> String {
         facts.join("  "),
         rb.path.display()
     ));
+    if let Some(a) = &rb.alert {
+        let labels: Vec<String> = a.matchers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let diagnose = if a.diagnose {
+            ", diagnosed on arrival"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  alert: {}{diagnose}\n", labels.join(" ")));
+    }
 
     if !rb.params.is_empty() {
         out.push_str("\nParams:\n");
@@ -74,6 +83,9 @@ fn render(rb: &Runbook) -> String {
             }
             if let Some(e) = &p.env {
                 value.push(format!("env ${e}"));
+            }
+            if let Some(l) = &p.from_label {
+                value.push(format!("label {l}"));
             }
             if let Some(pat) = &p.pattern {
                 value.push(format!("pattern {pat}"));

@@ -150,6 +150,12 @@ fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
         version: env!("CARGO_PKG_VERSION").into(),
         log_path: log.path().display().to_string(),
         options: Some(opts.run.clone()),
+        alert: prepared.alert.clone().map(Box::new),
+        diagnostic: opts.diagnose,
+        service: rb.service.clone().or_else(|| {
+            let alert = prepared.alert.as_ref()?;
+            alert.labels.get("service").cloned()
+        }),
     }
 }
 

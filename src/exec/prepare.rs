@@ -38,6 +38,8 @@ pub(crate) struct Options {
     /// `--start-at`: the step the run starts at (its ancestors are recorded as done), and
     /// the values given for them.
     pub start_at: Option<StartAt>,
+    /// `--diagnose`: a rehearsal that asks no one (manual steps are left waiting).
+    pub diagnose: bool,
 }
 
 /// Where the run's log goes.
@@ -67,6 +69,8 @@ pub(crate) struct Prepared {
     pub from: Option<String>,
     /// Things found while preparing that the operator should know.
     pub warnings: Vec<String>,
+    /// The alert the run responds to (`--alert`, `--alert-file`).
+    pub alert: Option<crate::event::AlertRecord>,
 }
 
 /// `runbook exec`.
@@ -78,12 +82,17 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         None => None,
         Some(id) => Some(step_index(&rb, "start-at", id)?),
     };
+    let from_alert = alert_inputs(config, args, &rb)?;
+    let mut given = args.flags.vars.clone();
+    if let Some(a) = &from_alert {
+        given.extend(a.vars.iter().cloned());
+    }
     let (param_vars, start_at) = match start_at {
         Some(target) => {
-            let (params, start) = super::start_at::split(&rb, &plan, target, &args.flags.vars)?;
+            let (params, start) = super::start_at::split(&rb, &plan, target, &given)?;
             (params, Some(start))
         }
-        None => (args.flags.vars.clone(), None),
+        None => (given, None),
     };
     let params = resolve_params(&rb, &param_vars)?;
     let now = Utc::now();
@@ -97,16 +106,22 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
                 problem,
             })
         })
-        .transpose()?;
+        .transpose()?
+        .or(from_alert.as_ref().map(|a| a.detected_at));
     let opts = Options {
         run_id: new_run_id(now),
-        dry_run: args.dry_run,
-        yes: args.flags.yes,
+        // A diagnostic rehearsal is a dry run whose confirmations are given: it asks no one.
+        dry_run: args.dry_run || args.diagnose,
+        yes: args.flags.yes || args.diagnose,
         run: run_options(config, &args.flags, None)?,
-        incident: args.incident.clone(),
+        incident: args
+            .incident
+            .clone()
+            .or(from_alert.as_ref().map(|a| a.incident.clone())),
         detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at,
+        diagnose: args.diagnose,
     };
     let log_dir = config.log_dir()?.to_path_buf();
     let mut prepared = assemble(rb, opts, &params, log_dir.clone(), LogPlace::New(log_dir));
@@ -115,7 +130,33 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
             prepared.vars.insert(k.clone(), value_of(v));
         }
     }
+    if let Some(a) = from_alert {
+        prepared.warnings = a.warnings;
+        prepared.alert = Some(a.record);
+    }
     Ok(prepared)
+}
+
+/// `--alert ID` / `--alert-file FILE`: the alert found (in the log directory's alerts
+/// journal, or in the file) and turned into params (`from_label`), the detection time, the
+/// incident id and the record `run_started` keeps. Flags given explicitly win.
+fn alert_inputs(
+    config: &Config,
+    args: &ExecArgs,
+    rb: &Runbook,
+) -> Result<Option<crate::alert::run::Inputs>, Error> {
+    use crate::alert::run::{Source, inputs};
+    let source = match (&args.alert, &args.alert_file) {
+        (Some(id), _) => Source::Id(id),
+        (None, Some(file)) => Source::File(file),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(inputs(
+        config.log_dir()?,
+        source,
+        rb,
+        &args.flags.vars,
+    )?))
 }
 
 /// `runbook resume`: the run's own options and values, from its log.
@@ -151,6 +192,7 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         detected_at: run.detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at: None,
+        diagnose: false,
     };
     let place = LogPlace::Existing {
         path: found.path.clone(),
@@ -194,6 +236,7 @@ fn assemble(
         seed: None,
         from: None,
         warnings: Vec::new(),
+        alert: None,
     }
 }
 

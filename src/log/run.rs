@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, Kind, Mode, PendingRollback, Phase, Response, RunStatus, StepStatus};
+use crate::event::{
+    AlertRecord, Event, Kind, Mode, PendingRollback, Phase, Response, RunStatus, StepStatus,
+};
 use crate::log::reader::RunLog;
 
 /// Lines of output kept per step for review (the tail shown when a step failed).
@@ -43,6 +45,12 @@ pub(crate) struct Run {
     pub(crate) torn: bool,
     /// The time of the log's latest record: where an unfinished run stands.
     pub(crate) last_record: DateTime<Utc>,
+    /// The alert the run responded to (`exec --alert`).
+    pub(crate) alert: Option<AlertRecord>,
+    /// A diagnostic rehearsal started for an alert (`exec --diagnose`).
+    pub(crate) diagnostic: bool,
+    /// The runbook's service (else the alert's `service` label), as recorded.
+    pub(crate) service: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +132,9 @@ impl Run {
                 detected_at,
                 version,
                 log_path,
+                alert,
+                diagnostic,
+                service,
                 ..
             } => Run {
                 run_id: run_id.clone(),
@@ -153,6 +164,9 @@ impl Run {
                 not_rolled_back: Vec::new(),
                 torn: log.torn,
                 last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
+                alert: alert.as_deref().cloned(),
+                diagnostic: *diagnostic,
+                service: service.clone(),
             },
             _ => return None,
         };

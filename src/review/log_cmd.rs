@@ -103,6 +103,18 @@ fn render(run: &Run) -> String {
         ));
     }
     out.push('\n');
+    if let Some(a) = &run.alert {
+        let what = if run.diagnostic {
+            "diagnostic rehearsal of alert"
+        } else {
+            "alert"
+        };
+        out.push_str(&format!("  {what} {} {} ({})", a.name, a.id, a.status));
+        if let Some(d) = &a.diagnostic_run {
+            out.push_str(&format!(", rehearsed in run {d}"));
+        }
+        out.push('\n');
+    }
     out.push_str(&format!("  outcome {}", run.outcome()));
     if let Some(d) = run.duration() {
         out.push_str(&format!(" in {}", delta(d)));

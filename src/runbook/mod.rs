@@ -38,6 +38,18 @@ pub struct Runbook {
     /// Step indices in run order: dependencies first, ties broken by file order.
     #[serde(skip)]
     pub order: Vec<usize>,
+    /// `[alert]`: the alerts that start this runbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertSpec>,
+}
+
+/// The `[alert]` table of a runbook: an alert whose labels equal every one of `matchers`
+/// starts it; with `diagnose`, `runbook serve` rehearses its read-only steps at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertSpec {
+    #[serde(rename = "match", serialize_with = "pairs_as_map")]
+    pub matchers: Vec<(String, String)>,
+    pub diagnose: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +61,9 @@ pub struct Param {
     pub pattern: Option<String>,
     pub env: Option<String>,
     pub secret: bool,
+    /// Filled from this label of the alert the run starts from (`exec --alert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_label: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +237,11 @@ pub fn parse(path: &Path, name: &str, bytes: Vec<u8>) -> Result<Runbook, LoadErr
             Err(invalid(source, diagnostics))
         }
     }
+}
+
+/// `[("alertname", "X")]` as `{"alertname": "X"}`, as the file writes it.
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 mod opt_duration {

@@ -47,6 +47,20 @@ pub struct RawRunbook {
     pub lock: bool,
     pub params: Vec<RawParam>,
     pub steps: Vec<RawStep>,
+    pub alert: Option<RawAlert>,
+}
+
+/// One `label = "value"` of an `[alert] match`.
+pub type Matcher = (Loc<String>, Loc<String>);
+
+/// The `[alert]` table: which alerts start this runbook (issue 14).
+#[derive(Debug)]
+pub struct RawAlert {
+    /// The table's span, for errors about it as a whole.
+    pub span: Range<usize>,
+    /// `match`: label name and value, all to be equal; `None` when absent.
+    pub matchers: Option<Loc<Vec<Matcher>>>,
+    pub diagnose: Option<Loc<bool>>,
 }
 
 #[derive(Debug)]
@@ -58,6 +72,7 @@ pub struct RawParam {
     pub pattern: Option<Loc<String>>,
     pub env: Option<Loc<String>>,
     pub secret: bool,
+    pub from_label: Option<Loc<String>>,
 }
 
 #[derive(Debug)]
@@ -85,7 +100,7 @@ pub struct RawStep {
     pub milestone: Option<(Milestone, Range<usize>)>,
 }
 
-const TOP_KEYS: &[&str] = &["runbook", "params", "step"];
+const TOP_KEYS: &[&str] = &["runbook", "params", "step", "alert"];
 const RUNBOOK_KEYS: &[&str] = &[
     "title",
     "description",
@@ -102,6 +117,7 @@ const PARAM_KEYS: &[&str] = &[
     "pattern",
     "env",
     "secret",
+    "from_label",
 ];
 pub const STEP_KEYS: &[&str] = &[
     "id",
@@ -203,6 +219,10 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
                 out.params.push(p);
             }
         }
+    }
+
+    if let Some(v) = doc.get("alert") {
+        out.alert = r.alert(v);
     }
 
     // A misspelt `[[steps]]` already has its own did-you-mean; do not also say "no steps".
@@ -434,6 +454,7 @@ impl Reader<'_> {
             pattern: self.string(t, "pattern"),
             env: self.string(t, "env"),
             secret: self.boolean(t, "secret").is_some_and(|l| l.value),
+            from_label: self.string(t, "from_label"),
         })
     }
 
@@ -586,5 +607,50 @@ impl Reader<'_> {
             None => format!("use one of: {}", allowed.join(", ")),
         };
         self.err(span, format!("`{key}` cannot be \"{got}\""), Some(&help));
+    }
+}
+
+const ALERT_KEYS: &[&str] = &["match", "diagnose"];
+
+impl Reader<'_> {
+    /// `[alert]`: `match = { label = "value", ... }` and `diagnose = true|false`.
+    fn alert(&mut self, v: &Value<'_>) -> Option<RawAlert> {
+        let t = self.table(v, "[alert]")?;
+        self.unknown_keys(t, ALERT_KEYS, "in [alert]", "");
+        let matchers = t.get("match").and_then(|m| {
+            let mt = self.table(m, "`match`")?;
+            let mut pairs = Vec::new();
+            for (k, val) in mt {
+                match val.get_ref() {
+                    DeValue::String(s) => pairs.push((
+                        Loc {
+                            value: k.get_ref().to_string(),
+                            span: k.span(),
+                        },
+                        Loc {
+                            value: s.to_string(),
+                            span: val.span(),
+                        },
+                    )),
+                    other => self.err(
+                        val.span(),
+                        format!(
+                            "label values in `match` must be strings, found {}",
+                            other.type_str()
+                        ),
+                        Some("quote it: severity = \"critical\""),
+                    ),
+                }
+            }
+            Some(Loc {
+                value: pairs,
+                span: m.span(),
+            })
+        });
+        Some(RawAlert {
+            span: v.span(),
+            matchers,
+            diagnose: self.boolean(t, "diagnose"),
+        })
     }
 }

@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
-use super::raw::{Loc, RawRunbook, RawStep, TemplateSite};
-use super::{Action, Param, Runbook, Step, graph, template};
+use super::raw::{Loc, RawAlert, RawRunbook, RawStep, TemplateSite};
+use super::{Action, AlertSpec, Param, Runbook, Step, graph, template};
 
 /// Variables every template can use, set by the executor.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
@@ -46,6 +46,7 @@ pub fn validate(
         return None;
     }
     let params = v.params(&raw);
+    let alert = raw.alert.as_ref().map(|a| v.alert(a, &raw));
     let param_names: HashMap<&str, usize> = raw
         .params
         .iter()
@@ -110,6 +111,7 @@ pub fn validate(
         params,
         steps,
         order,
+        alert,
     })
 }
 
@@ -270,6 +272,7 @@ impl Validator<'_> {
                 pattern: p.pattern.as_ref().map(|p| p.value.clone()),
                 env: p.env.as_ref().map(|e| e.value.clone()),
                 secret: p.secret,
+                from_label: p.from_label.as_ref().map(|l| l.value.clone()),
             });
         }
         out
@@ -617,5 +620,54 @@ fn at(site: &TemplateSite, offset: usize, len: usize) -> Range<usize> {
     match site.verbatim_at {
         Some(base) => base + offset..base + offset + len,
         None => site.span.clone(),
+    }
+}
+
+/// Prometheus label names (`[a-zA-Z_][a-zA-Z0-9_]*`).
+static LABEL_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap_or_else(|_| unreachable!()));
+
+impl Validator<'_> {
+    /// `[alert]` and the params' `from_label`: label names Prometheus could send, and a
+    /// `match` that names at least one label (an empty one would match every alert).
+    fn alert(&mut self, a: &RawAlert, raw: &RawRunbook) -> AlertSpec {
+        let mut matchers = Vec::new();
+        match &a.matchers {
+            None => self.err_help(
+                a.span.clone(),
+                "[alert] has no `match`",
+                "add match = { alertname = \"...\" }: the labels an alert must have to start this runbook",
+            ),
+            Some(m) if m.value.is_empty() => self.err_help(
+                m.span.clone(),
+                "`match` is empty, so it would match every alert",
+                "name at least one label, such as alertname = \"...\"",
+            ),
+            Some(m) => {
+                for (k, v) in &m.value {
+                    self.label_name(k, "`match`");
+                    matchers.push((k.value.clone(), v.value.clone()));
+                }
+            }
+        }
+        for p in &raw.params {
+            if let Some(l) = &p.from_label {
+                self.label_name(l, "`from_label`");
+            }
+        }
+        AlertSpec {
+            matchers,
+            diagnose: a.diagnose.as_ref().is_some_and(|d| d.value),
+        }
+    }
+
+    fn label_name(&mut self, l: &Loc<String>, what: &str) {
+        if !LABEL_NAME.is_match(&l.value) {
+            self.err_help(
+                l.span.clone(),
+                format!("{what}: `{}` is not a Prometheus label name", l.value),
+                "label names are letters, digits and underscores, not starting with a digit",
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! - `prompts.rs`: the questions, one at a time, and what the answers do;
 //! - `rollback.rs`: undoing succeeded steps after a failed run.
 
+mod diagnose;
 mod prompts;
 mod rollback;
 mod steps;

@@ -57,7 +57,10 @@ impl Executor {
             match &step.action {
                 Action::Manual(_) => {
                     self.schedule.queue(i);
-                    if self.opts.dry_run && self.opts.yes {
+                    if self.opts.diagnose {
+                        self.left_waiting(i);
+                        ended = true;
+                    } else if self.opts.dry_run && self.opts.yes {
                         let waited = std::time::Duration::ZERO;
                         self.answer_manual(i, Reply::auto(Answer::Done), waited);
                         ended = true;

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Detection, FailedOutput, Resolution, ResolutionStep, Summary, TimelineRow};
+use super::{
+    DetectedBy, Detection, FailedOutput, Resolution, ResolutionStep, Summary, TimelineRow,
+};
 use crate::event::{Kind, Phase, StepStatus};
 use crate::format::{self, delta, millis, stamp, step_status};
 use crate::log::run::{Run, StepRun};
@@ -114,6 +116,37 @@ pub(super) fn detection(facts: &Facts) -> Detection {
             .iter()
             .find(|m| m.name == "resolved")
             .map(|m| stamp(m.at)),
+        alert: run.alert.as_ref().map(detected_by),
+    }
+}
+
+fn detected_by(a: &crate::event::AlertRecord) -> DetectedBy {
+    let labels: Vec<String> = a
+        .labels
+        .iter()
+        .filter(|(k, _)| *k != "alertname")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let started = chrono::DateTime::parse_from_rfc3339(&a.starts_at)
+        .map(|t| stamp(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| a.starts_at.clone());
+    DetectedBy {
+        name: a.name.clone(),
+        id: a.id.clone(),
+        status: a.status.clone(),
+        labels: labels.join(", "),
+        summary: a
+            .annotations
+            .get("summary")
+            .or(a.annotations.get("description"))
+            .cloned(),
+        started_at: started,
+        // The link comes from the network: a `javascript:` one must not reach a page.
+        generator_url: a
+            .generator_url
+            .clone()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://")),
+        diagnostic_run: a.diagnostic_run.clone(),
     }
 }
 

@@ -211,6 +211,26 @@ struct Detection {
     time_to_mitigate_ms: Option<i64>,
     time_to_mitigate: Option<String>,
     resolved_at: Option<String>,
+    /// The alert the response started from (`exec --alert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<DetectedBy>,
+}
+
+/// The alert that detected the incident, for the Detection section.
+#[derive(Debug, Serialize)]
+struct DetectedBy {
+    name: String,
+    id: String,
+    status: String,
+    /// The alert's labels other than `alertname`, as `k=v, k=v`.
+    labels: String,
+    /// Its `summary` annotation, else its `description`.
+    summary: Option<String>,
+    started_at: String,
+    /// Where Prometheus shows the rule's expression; only http(s) links are kept.
+    generator_url: Option<String>,
+    /// The diagnostic rehearsal run before anyone engaged.
+    diagnostic_run: Option<String>,
 }
 
 /// One line of the response timeline: detection, start, each step, milestones, the end.

@@ -25,6 +25,9 @@ pub(super) struct Stats {
     pub(super) time_to_mitigate: Summary,
     /// Live runs with `--detected-at`.
     pub(super) time_to_engage: Summary,
+    /// The same, per runbook and per service.
+    pub(super) engage_by_runbook: Vec<super::engage::Engage>,
+    pub(super) engage_by_service: Vec<super::engage::Engage>,
     pub(super) between_incidents: Vec<BetweenIncidents>,
     pub(super) steps: Vec<StepStats>,
     pub(super) human_time: HumanTime,
@@ -75,7 +78,7 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    fn of(mut values: Vec<i64>) -> Summary {
+    pub(super) fn of(mut values: Vec<i64>) -> Summary {
         values.sort_unstable();
         let mean = (!values.is_empty()).then(|| {
             let sum: i128 = values.iter().map(|&v| i128::from(v)).sum();
@@ -219,10 +222,19 @@ pub(super) fn compute(all: &[Run], q: &Query, log_dir: &Path, now: DateTime<Utc>
                 .filter_map(|r| r.time_to_engage().map(ms))
                 .collect(),
         ),
+        engage_by_runbook: super::engage::by_runbook(&live),
+        engage_by_service: super::engage::by_service(&live),
         between_incidents: between_incidents(&live),
         steps: steps(&live),
         human_time: human_time(&live),
-        rehearsal: rehearsal(&runs),
+        // A diagnostic rehearsal asks no one: its time says nothing of a drill's.
+        rehearsal: rehearsal(
+            &runs
+                .iter()
+                .copied()
+                .filter(|r| !r.diagnostic)
+                .collect::<Vec<_>>(),
+        ),
         error_budget: q.slo.map(|slo| error_budget(&of_runbook, slo, now)),
     }
 }

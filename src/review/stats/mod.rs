@@ -9,6 +9,7 @@
 //! Every figure is defined in `runbook stats --help` and in docs/stats.md. Percentiles are
 //! nearest-rank: each one is a value some run really had, so it can be found in the logs.
 
+mod engage;
 mod figures;
 mod render;
 

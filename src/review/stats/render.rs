@@ -119,6 +119,30 @@ pub(super) fn render(s: &Stats) -> String {
         out.push_str(&indented_table(&rows));
     }
 
+    for (what, header, groups) in [
+        ("runbook", "RUNBOOK", &s.engage_by_runbook),
+        ("service", "SERVICE", &s.engage_by_service),
+    ] {
+        if groups.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "\nTime to engage by {what} (alert start or --detected-at to run start)\n"
+        ));
+        let mut rows = vec![row(&[header, "RUNS", "FROM ALERTS", "P50", "P90", "MAX"])];
+        for g in groups {
+            rows.push(vec![
+                g.name.clone(),
+                g.time.count.to_string(),
+                g.from_alerts.to_string(),
+                millis_or_dash(g.time.p50_ms),
+                millis_or_dash(g.time.p90_ms),
+                millis_or_dash(g.time.max_ms),
+            ]);
+        }
+        out.push_str(&indented_table(&rows));
+    }
+
     out.push_str("\nSteps (live runs)\n");
     if s.steps.is_empty() {
         out.push_str("  no live run recorded a finished step\n");
