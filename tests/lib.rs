@@ -19,3 +19,4 @@ mod recovery;
 mod report;
 mod resume;
 mod stats;
+mod ux;

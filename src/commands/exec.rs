@@ -9,7 +9,21 @@ use crate::exec::{self, RunOutcome, prepare};
 use crate::terminal::{self, TerminalState, display::Display};
 
 pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
-    run(config, prepare::exec(config, args)?)
+    let Some(name) = args.name.as_deref() else {
+        // Which one, then? The list answers it, and the run starts with the next command.
+        let table = super::table_of(config)?;
+        let dir = std::path::absolute(&config.dir).unwrap_or_else(|_| config.dir.clone());
+        eprint!(
+            "error: name the runbook to run: `runbook exec NAME`; the runbooks in {}:\n{}",
+            dir.display(),
+            table
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>()
+        );
+        return Ok(exit::BAD_INPUT);
+    };
+    run(config, prepare::exec(config, name, args)?)
 }
 
 pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {

@@ -7,13 +7,15 @@ mod check;
 pub mod exec;
 mod graph;
 mod list;
+mod manual;
 mod show;
 
 use std::io::Write;
 
 pub(crate) use check::check;
 pub(crate) use graph::graph;
-pub(crate) use list::list;
+pub(crate) use list::{list, table_of};
+pub(crate) use manual::{completions, man};
 pub(crate) use show::show;
 
 use crate::config::Config;

@@ -70,8 +70,8 @@ pub(crate) struct Prepared {
 }
 
 /// `runbook exec`.
-pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> {
-    let found = lookup::find(&config.dir, &args.name)?;
+pub(crate) fn exec(config: &Config, name: &str, args: &ExecArgs) -> Result<Prepared, Error> {
+    let found = lookup::find(&config.dir, name)?;
     let rb = crate::runbook::load(&found.path, &found.name)?;
     let plan = Plan::new(&rb);
     let start_at = match &args.start_at {
