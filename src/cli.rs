@@ -45,7 +45,7 @@ error-budget figures (stats).
   runbook report latest -o postmortem.md";
 
 /// `--dir`: where runbooks are looked up by name.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct RunbookDir {
     /// Directory holding the runbooks [default: $RUNBOOK_DIR, else ./runbooks]
     #[arg(long, value_name = "DIR")]
@@ -53,7 +53,7 @@ pub struct RunbookDir {
 }
 
 /// `--log-dir`: where execution logs are written and read.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct LogDir {
     /// Directory of execution logs [default: $RUNBOOK_LOG_DIR, else
     /// $XDG_STATE_HOME/runbook/runs, else ~/.local/state/runbook/runs]
@@ -62,7 +62,7 @@ pub struct LogDir {
 }
 
 /// `--quiet`: how much a run shows.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct Quiet {
     /// Show less: no spinners, commands or step output (all still in the log); only
     /// prompts, failures with their last output, warnings and the run's end
@@ -166,7 +166,7 @@ pub struct GraphArgs {
 
 /// The flags of a run, shared by `exec` and `resume`. A resumed run keeps the options it
 /// was started with unless they are given again.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunFlags {
     /// Set a param (repeatable); checked against its pattern before anything runs
     #[arg(long = "var", value_name = "KEY=VALUE")]
@@ -188,7 +188,7 @@ pub struct RunFlags {
     pub log_output_cap: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
     /// Runbook name (in the runbooks directory) or path to a .toml file; without one, the
     /// runbooks are listed

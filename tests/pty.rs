@@ -31,6 +31,11 @@ impl Pty {
     /// Writes `runbooks/x.toml` into a fresh directory and starts
     /// `runbook --dir .../runbooks --log-dir .../logs exec x` in a pseudo-terminal.
     fn start(runbook: &str) -> Self {
+        Self::start_with(runbook, &[])
+    }
+
+    /// [`Pty::start`] with more arguments after `exec x`.
+    fn start_with(runbook: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let runbooks = dir.path().join("runbooks");
         std::fs::create_dir(&runbooks).unwrap_or_else(|e| panic!("mkdir: {e}"));
@@ -43,6 +48,7 @@ impl Pty {
             .arg("--log-dir")
             .arg(dir.path().join("logs"))
             .args(["exec", "x"])
+            .args(args)
             .current_dir(dir.path())
             .env_remove("RUNBOOK_DIR")
             .env_remove("RUNBOOK_LOG_DIR")
@@ -616,4 +622,44 @@ manual = "Do it."
         raw.rfind("\x1b[?25h") > raw.rfind("\x1b[?25l"),
         "the cursor is shown again:\n{raw:?}"
     );
+}
+
+/// Required params left out are asked for on a terminal, each with its description and
+/// pattern, a wrong value asked again, rather than failing once per param.
+#[test]
+fn missing_params_are_asked_for_on_a_terminal() {
+    let mut pty = Pty::start(
+        r#"[runbook]
+title = "Roll back"
+
+[params.namespace]
+description = "Kubernetes namespace"
+required = true
+
+[params.deployment]
+description = "Deployment to roll back"
+required = true
+pattern = "^[a-z0-9-]+$"
+
+[[step]]
+id = "undo"
+run = "echo rolling back {{namespace}}/{{deployment}}"
+"#,
+    );
+    pty.expect("x needs 2 params that were not given");
+    pty.expect("namespace: Kubernetes namespace");
+    pty.type_line("namespace", "prod");
+    pty.expect("deployment: Deployment to roll back; must match ^[a-z0-9-]+$");
+    pty.type_line("deployment", "Bad Name");
+    pty.expect("does not match");
+    // dialoguer keeps what was typed: clear it, then type a good one.
+    pty.send(&"\x7f".repeat(8));
+    pty.send("web");
+    pty.send(ENTER);
+    pty.expect("rolling back prod/web");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let started = events(&log, "run_started", None);
+    assert_eq!(started[0]["params"]["deployment"], "web", "{log:#?}");
 }

@@ -222,3 +222,88 @@ fn the_shipped_runbooks_still_load() {
         .args(&["--dir", &shipped().display().to_string(), "check"])
         .run();
 }
+
+const THREE_PARAMS: &str = r#"[runbook]
+title = "Roll back a deployment"
+
+[params.namespace]
+description = "Kubernetes namespace"
+required = true
+
+[params.deployment]
+description = "Deployment to roll back"
+required = true
+pattern = "^[a-z0-9-]+$"
+
+[params.token]
+required = true
+env = "DEPLOY_TOKEN"
+secret = true
+
+[[step]]
+id = "undo"
+run = "echo rolling back {{namespace}}/{{deployment}}"
+"#;
+
+#[test]
+fn every_missing_param_is_named_at_once() {
+    Test::new()
+        .runbook("k8s", THREE_PARAMS)
+        .args(&["exec", "k8s"])
+        .status(2)
+        .stderr(
+            "error: 3 params are required and not given: namespace, deployment, token; give them with
+  --var namespace=VALUE  Kubernetes namespace
+  --var deployment=VALUE  Deployment to roll back, matching ^[a-z0-9-]+$
+  --var token=VALUE (or set $DEPLOY_TOKEN)
+",
+        )
+        .run();
+    Test::new()
+        .runbook("k8s", THREE_PARAMS)
+        .args(&["exec", "k8s", "--var", "namespace=prod"])
+        .env("DEPLOY_TOKEN", "s3cret")
+        .status(2)
+        .stderr("error: param `deployment` is required (Deployment to roll back, matching ^[a-z0-9-]+$); give it with --var deployment=VALUE\n")
+        .run();
+}
+
+#[test]
+fn detected_at_takes_clock_times_and_echoes_them_in_utc_and_local_time() {
+    let t = Test::new().runbook("x", &runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"));
+    // A zone without summer time, five hours behind UTC all year.
+    let ran = t
+        .args(&["exec", "x", "--detected-at", "yesterday 23:10"])
+        .env("TZ", "America/Bogota")
+        .stderr_has(" 23:10:00 local time (UTC-05:00), ")
+        .run();
+    let started = &ran.events("run_started")[0];
+    let at: chrono::DateTime<chrono::Utc> =
+        started["detected_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at.format("%H:%M:%S").to_string(), "04:10:00", "{started}");
+    let ago = chrono::Utc::now() - at;
+    assert!(
+        ago > chrono::Duration::hours(5) && ago < chrono::Duration::hours(53),
+        "yesterday: {ago}"
+    );
+    let echoed = format!("detected {} UTC = ", at.format("%Y-%m-%d %H:%M:%S"));
+    assert!(ran.stderr().contains(&echoed), "{}", ran.stderr());
+
+    for (form, utc) in [
+        ("2026-01-05 18:00", "2026-01-05T23:00:00.000Z"),
+        ("2026-01-05 18:00 UTC", "2026-01-05T18:00:00.000Z"),
+    ] {
+        let ran = Test::new()
+            .runbook("x", &runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
+            .args(&["exec", "x", "--detected-at", form])
+            .env("TZ", "America/Bogota")
+            .run();
+        assert_eq!(ran.events("run_started")[0]["detected_at"], utc, "{form}");
+    }
+    Test::new()
+        .runbook("x", &runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
+        .args(&["exec", "x", "--detected-at", "2099-01-01 10:00"])
+        .status(2)
+        .stderr_has("is in the future")
+        .run();
+}

@@ -3,7 +3,7 @@
 
 use crate::cli::{ExecArgs, ResumeArgs};
 use crate::config::Config;
-use crate::error::{Error, exit};
+use crate::error::{Error, ParamError, exit};
 use crate::event::RunStatus;
 use crate::exec::{self, RunOutcome, prepare};
 use crate::terminal::{self, TerminalState, display::Display};
@@ -23,7 +23,17 @@ pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
         );
         return Ok(exit::BAD_INPUT);
     };
-    run(config, prepare::exec(config, name, args)?)
+    let prepared = match prepare::exec(config, name, args) {
+        // On a terminal, a param left out is asked for rather than failed on.
+        Err(Error::Param(ParamError::Missing(missing))) if config.interactive => {
+            let mut args = args.clone();
+            let given = terminal::params::ask(name, &missing).map_err(Error::Output)?;
+            args.flags.vars.extend(given);
+            prepare::exec(config, name, &args)?
+        }
+        prepared => prepared?,
+    };
+    run(config, prepared)
 }
 
 pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {

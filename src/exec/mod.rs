@@ -5,6 +5,7 @@
 //! display is a sink given from outside, and so is the prompter.
 
 pub(crate) mod ask;
+mod detected_at;
 pub(crate) mod emit;
 mod executor;
 mod lock;

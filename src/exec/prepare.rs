@@ -91,7 +91,7 @@ pub(crate) fn exec(config: &Config, name: &str, args: &ExecArgs) -> Result<Prepa
         .detected_at
         .as_deref()
         .map(|t| {
-            parse_time(t, now).map_err(|problem| Error::Flag {
+            super::detected_at::parse(t, now, &chrono::Local).map_err(|problem| Error::Flag {
                 flag: "detected-at",
                 value: t.to_string(),
                 problem,
@@ -287,6 +287,7 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
         given.push((k.to_string(), val.to_string()));
     }
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for p in &rb.params {
         let from_var = given
             .iter()
@@ -301,21 +302,8 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             (Some(v), _, _) | (None, Some(v), _) => v,
             (None, None, Some(d)) => d.clone(),
             (None, None, None) if p.required => {
-                let env = p
-                    .env
-                    .as_ref()
-                    .map(|e| format!(" (or set ${e})"))
-                    .unwrap_or_default();
-                let what = p
-                    .description
-                    .as_ref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
-                return Err(ParamError::Missing {
-                    name: p.name.clone(),
-                    what,
-                    env,
-                });
+                missing.push(p.clone());
+                continue;
             }
             (None, None, None) => String::new(),
         };
@@ -343,28 +331,10 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             secret: p.secret,
         });
     }
+    if !missing.is_empty() {
+        return Err(ParamError::Missing(missing));
+    }
     Ok(out)
-}
-
-/// TIME for `--detected-at`: RFC 3339, or relative such as `15m ago`.
-fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Some(ago) = s.strip_suffix("ago") {
-        let d = humantime::parse_duration(ago.trim()).map_err(|e| e.to_string())?;
-        let d = chrono::Duration::from_std(d).map_err(|_| "too long ago".to_string())?;
-        return now
-            .checked_sub_signed(d)
-            .ok_or_else(|| "too long ago".to_string());
-    }
-    let t = DateTime::parse_from_rfc3339(s)
-        .map_err(|e| {
-            format!("neither RFC 3339 (2026-11-26T03:12:00Z) nor relative (15m ago): {e}")
-        })?
-        .with_timezone(&Utc);
-    if t > now + chrono::Duration::seconds(60) {
-        return Err("in the future".to_string());
-    }
-    Ok(t)
 }
 
 /// A run id that sorts by start time: UTC time to the millisecond and a random suffix.

@@ -199,11 +199,8 @@ impl Display {
                 if let Some(d) = detected_at
                     && let Ok(t) = chrono::DateTime::parse_from_rfc3339(d)
                 {
-                    let since = chrono::Utc::now()
-                        .signed_duration_since(t)
-                        .to_std()
-                        .unwrap_or_default();
-                    self.line(&format!("  detected {d} ({} ago)", format::duration(since)));
+                    let t = t.with_timezone(&chrono::Utc);
+                    self.line(&detected_line(t, chrono::Utc::now()));
                 }
             }
             Event::StepStarted {
@@ -399,6 +396,19 @@ impl Display {
             let _ = m.clear();
         }
     }
+}
+
+/// The detection time as understood, in UTC and local time, and how long ago it was.
+fn detected_line(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let since = now.signed_duration_since(t).to_std().unwrap_or_default();
+    let local = t.with_timezone(&chrono::Local);
+    format!(
+        "  detected {} = {} local time (UTC{}), {} ago",
+        format::stamp(t),
+        local.format("%Y-%m-%d %H:%M:%S"),
+        local.format("%:z"),
+        format::duration(since)
+    )
 }
 
 impl Sink for Display {

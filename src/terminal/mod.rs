@@ -2,6 +2,7 @@
 //! (a `Prompter` for the executor), and the terminal settings put back after a run.
 
 pub(crate) mod display;
+pub(crate) mod params;
 pub(crate) mod prompt;
 
 use std::io::IsTerminal;
