@@ -207,6 +207,15 @@ pub enum Event {
         /// Absent in logs written before options were recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         options: Option<RunOptions>,
+        /// The runbook's `service`: incidents are counted per service across runbooks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+        /// Every step id in run order: a review lists the steps the run never reached.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        steps: Vec<String>,
+        /// The run's `timeout` in ms, counted from this record (the display's deadline).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     StepStarted {
         step: String,
@@ -294,6 +303,9 @@ pub enum Event {
         /// `--from STEP`: this step and everything after it run again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
+        /// The run's `timeout` in ms, counted anew from this record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     RunFinished {
         status: RunStatus,

@@ -307,3 +307,288 @@ fn detected_at_takes_clock_times_and_echoes_them_in_utc_and_local_time() {
         .stderr_has("is in the future")
         .run();
 }
+
+#[test]
+fn a_step_rolled_back_and_run_again_is_no_retry() {
+    let text = |b: &str| {
+        runbook_with(&format!(
+            "[[step]]\nid = \"a\"\nrun = \"echo a\"\nrollback = \"echo undo a\"\n\n[[step]]\nid = \"b\"\nrun = \"{b}\"\n"
+        ))
+    };
+    let ran = Test::new()
+        .runbook("x", &text("exit 3"))
+        .args(&["exec", "x", "--rollback", "auto"])
+        .status(1)
+        .run();
+    let dir = ran.dir.clone();
+    std::fs::write(dir.join("runbooks/x.toml"), text("true")).unwrap();
+    let resumed = Test::new()
+        .in_dir(&dir)
+        .args(&["resume", "latest", "--force"])
+        .stdin("retry\n")
+        .run();
+    let a: Vec<_> = resumed
+        .events("step_finished")
+        .into_iter()
+        .filter(|e| e["step"] == "a" && e["phase"] == "run")
+        .collect();
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(
+        a[1]["attempts"], 1,
+        "a new execution, not a second attempt: {a:?}"
+    );
+    let report = Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest"])
+        .run()
+        .stdout();
+    assert!(!report.contains("Make a reliable"), "{report}");
+    assert!(
+        report.contains("Make b reliable: it succeeded only after 2 attempts"),
+        "{report}"
+    );
+    let show = Test::new()
+        .in_dir(&dir)
+        .args(&["log", "show", "latest"])
+        .run()
+        .stdout();
+    let line = show.lines().find(|l| l.ends_with(" a")).unwrap_or_default();
+    assert!(line.contains("succeeded  1 "), "{show}");
+}
+
+const FOUR: &str = r#"[[step]]
+id = "look"
+title = "Look around"
+run = "echo looking"
+readonly = true
+
+[[step]]
+id = "check"
+title = "Check the replica"
+run = "echo broken >&2; exit 2"
+readonly = true
+
+[[step]]
+id = "change"
+title = "Change something"
+run = "echo changed"
+rollback = "echo undone"
+
+[[step]]
+id = "announce"
+title = "Announce it"
+manual = "Tell the channel."
+"#;
+
+#[test]
+fn steps_never_reached_are_in_the_summary_and_the_timeline() {
+    let ran = Test::new()
+        .runbook("x", &runbook_with(FOUR))
+        .args(&["exec", "x"])
+        .status(1)
+        .run();
+    let report = Test::new()
+        .in_dir(&ran.dir)
+        .args(&["report", "latest"])
+        .run()
+        .stdout();
+    assert!(
+        report.contains("Steps: 4 (1 succeeded, 1 failed or timed out, 2 never reached).")
+            && report.contains("Never reached: change, announce."),
+        "{report}"
+    );
+    assert!(
+        report.contains("| - | - | `change`: Change something | not reached |"),
+        "{report}"
+    );
+    let json = Test::new()
+        .in_dir(&ran.dir)
+        .args(&["report", "latest", "--format", "json"])
+        .run()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["summary"]["not_reached"],
+        serde_json::json!(["change", "announce"])
+    );
+}
+
+#[test]
+fn changes_left_applied_are_in_the_summary() {
+    let steps = "[[step]]\nid = \"change\"\nrun = \"true\"\nrollback = \"echo undo\"\n\n[[step]]\nid = \"boom\"\nrun = \"exit 1\"\n";
+    let ran = Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["exec", "x"])
+        .status(1)
+        .run();
+    Test::new()
+        .in_dir(&ran.dir)
+        .args(&["report", "latest"])
+        .stdout_has("Changes left applied (not rolled back): change.")
+        .stdout_has("- `change`: `echo undo`")
+        .run();
+}
+
+#[test]
+fn a_rehearsal_report_finishes_and_asks_no_root_causes() {
+    let ran = Test::new()
+        .runbook("x", &runbook_with(FOUR))
+        .args(&["exec", "x", "--dry-run", "--yes"])
+        .stderr_has("rehearsal finished in ")
+        .stderr_has(", 1 read-only check failed")
+        .run();
+    let report = Test::new()
+        .in_dir(&ran.dir)
+        .args(&["report", "latest"])
+        .run()
+        .stdout();
+    assert!(
+        report.contains("rehearsal finished, 1 read-only check failed in "),
+        "{report}"
+    );
+    assert!(
+        report.contains("and finished after ") && report.contains("; 1 read-only check failed."),
+        "{report}"
+    );
+    for asked in ["## Impact", "## Root causes", "## Trigger"] {
+        assert!(!report.contains(asked), "{asked} in\n{report}");
+    }
+    assert!(report.contains("## What the drill showed"), "{report}");
+    assert!(!report.contains("succeeded in"), "{report}");
+}
+
+#[test]
+fn report_to_a_file_says_where_it_wrote() {
+    let ran = Test::new()
+        .runbook("x", &runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
+        .args(&["exec", "x"])
+        .run();
+    let done = Test::new()
+        .in_dir(&ran.dir)
+        .args(&["report", "latest", "-o", "pm.md"])
+        .stdout("")
+        .run();
+    let want = format!(" to {}/pm.md\n", ran.dir.display());
+    assert!(
+        done.stderr()
+            .starts_with("wrote the markdown report of run ")
+            && done.stderr().ends_with(&want),
+        "{}",
+        done.stderr()
+    );
+    assert!(ran.dir.join("pm.md").exists());
+}
+
+#[test]
+fn log_list_filters_by_how_runs_ended() {
+    let t = Test::new()
+        .runbook(
+            "ok",
+            &runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"),
+        )
+        .runbook(
+            "bad",
+            &runbook_with("[[step]]\nid = \"a\"\nrun = \"false\"\n"),
+        );
+    let ran = t.args(&["exec", "ok"]).run();
+    let dir = ran.dir.clone();
+    Test::new()
+        .in_dir(&dir)
+        .args(&["exec", "bad"])
+        .status(1)
+        .run();
+    let list = |status: &str| {
+        Test::new()
+            .in_dir(&dir)
+            .args(&["log", "list", "--status", status, "--json"])
+            .run()
+            .stdout()
+    };
+    let runbooks = |status: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&list(status)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["runbook"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(runbooks("failed"), ["bad"]);
+    assert_eq!(runbooks("succeeded"), ["ok"]);
+    assert_eq!(runbooks("failed,succeeded").len(), 2);
+    assert!(runbooks("unfinished").is_empty());
+    Test::new()
+        .in_dir(&dir)
+        .args(&["log", "list", "--status", "broken"])
+        .status(2)
+        .stderr_has("possible values: succeeded, failed, aborted, interrupted, unfinished")
+        .run();
+}
+
+#[test]
+fn incidents_are_counted_per_service_and_few_of_them_are_said_to_be_few() {
+    let rb = |title: &str| {
+        format!(
+            "[runbook]\ntitle = \"{title}\"\nservice = \"orders-db\"\n\n[[step]]\nid = \"a\"\nrun = \"true\"\n"
+        )
+    };
+    let t = Test::new()
+        .runbook("failover", &rb("Failover"))
+        .runbook("disk", &rb("Disk"));
+    let dir = t.path().to_path_buf();
+    let now = chrono::Utc::now();
+    let at = |h: i64| (now - chrono::Duration::hours(h)).to_rfc3339();
+    let ran = t
+        .args(&[
+            "exec",
+            "failover",
+            "--incident",
+            "I-1",
+            "--detected-at",
+            &at(30),
+        ])
+        .run();
+    assert_eq!(ran.events("run_started")[0]["service"], "orders-db");
+    Test::new()
+        .in_dir(&dir)
+        .args(&[
+            "exec",
+            "disk",
+            "--incident",
+            "I-2",
+            "--detected-at",
+            &at(20),
+        ])
+        .run();
+    Test::new()
+        .in_dir(&dir)
+        .args(&[
+            "exec",
+            "failover",
+            "--incident",
+            "I-3",
+            "--detected-at",
+            &at(10),
+        ])
+        .run();
+    let stats = Test::new().in_dir(&dir).args(&["stats"]).run().stdout();
+    let line = stats
+        .lines()
+        .find(|l| l.trim_start().starts_with("orders-db"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        line.contains(" 3 ") && line.contains("10h 0m") && line.ends_with("disk, failover"),
+        "{line}"
+    );
+    assert!(
+        stats.contains("note: 3 incidents are too few to tell a 10% change in MTTR from noise; about 50 are needed"),
+        "{stats}"
+    );
+    let json = Test::new()
+        .in_dir(&dir)
+        .args(&["stats", "--json"])
+        .run()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["between_incidents_by_service"][0]["incidents"], 3);
+    assert_eq!(v["time_to_mitigate"]["too_few_to_compare"], true);
+}

@@ -95,6 +95,7 @@ pub(crate) fn start(
                 run_id: opts.run_id.clone(),
                 operator: opts.operator.clone(),
                 from: prepared.from.clone(),
+                timeout_ms: prepared.rb.timeout.map(|t| t.as_millis() as u64),
             };
             (log, first)
         }
@@ -158,6 +159,9 @@ fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
         version: env!("CARGO_PKG_VERSION").into(),
         log_path: log.path().display().to_string(),
         options: Some(opts.run.clone()),
+        service: rb.service.clone(),
+        steps: rb.order.iter().map(|&i| rb.steps[i].id.clone()).collect(),
+        timeout_ms: rb.timeout.map(|t| t.as_millis() as u64),
     }
 }
 

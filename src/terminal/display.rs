@@ -35,6 +35,9 @@ pub(crate) struct Display {
     run: Option<(String, String)>,
     /// Commands of steps started in a dry run, to show what would have run.
     commands: HashMap<String, String>,
+    /// A rehearsal: its end says "finished", with the read-only checks that failed.
+    rehearsal: bool,
+    failed_checks: usize,
 }
 
 impl Display {
@@ -55,6 +58,8 @@ impl Display {
             out: std::io::stdout(),
             run: None,
             commands: HashMap::new(),
+            rehearsal: false,
+            failed_checks: 0,
         }
     }
 
@@ -182,6 +187,7 @@ impl Display {
                 ..
             } => {
                 self.run = Some((run_id.clone(), log_path.clone()));
+                self.rehearsal = *mode == Mode::DryRun;
                 let rehearsal = if *mode == Mode::DryRun {
                     "  (dry run: nothing is changed)"
                 } else {
@@ -282,6 +288,9 @@ impl Display {
                         m.remove(&bar);
                     }
                 }
+                if self.rehearsal && matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+                    self.failed_checks += 1;
+                }
                 let (mark, tone) = match status {
                     StepStatus::Succeeded => ("ok", Tone::Good),
                     StepStatus::Failed => ("FAILED", Tone::Bad),
@@ -335,11 +344,21 @@ impl Display {
                 } else {
                     Tone::Error
                 };
-                let mut text = format!(
-                    "run {} in {}",
-                    self.paint(tone, status.as_str()),
-                    format::duration(Duration::from_millis(*duration_ms))
-                );
+                let took = format::duration(Duration::from_millis(*duration_ms));
+                let mut text = match (self.rehearsal, status) {
+                    (true, RunStatus::Succeeded) => {
+                        format!("{} in {took}", self.paint(tone, "rehearsal finished"))
+                    }
+                    (true, _) => {
+                        format!("rehearsal {} in {took}", self.paint(tone, status.as_str()))
+                    }
+                    (false, _) => format!("run {} in {took}", self.paint(tone, status.as_str())),
+                };
+                match self.failed_checks {
+                    0 => {}
+                    1 => text.push_str(", 1 read-only check failed"),
+                    n => text.push_str(&format!(", {n} read-only checks failed")),
+                }
                 if let Some(r) = reason {
                     text.push_str(&format!(": {r}"));
                 }

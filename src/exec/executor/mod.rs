@@ -41,6 +41,9 @@ const HANG_UP_GRACE: Duration = Duration::from_secs(5);
 struct Progress {
     /// Attempts made so far (a resumed run counts the earlier ones).
     attempts: u32,
+    /// Attempts of earlier executions of the step (it was rolled back, or resumed
+    /// `--from` before it): they number the attempts on, but are not this execution's.
+    earlier_attempts: u32,
     /// When the step first started in this process.
     started: Option<Instant>,
     /// The operator's yes to a `confirm` (or to a retry of a step in doubt).
@@ -359,6 +362,9 @@ impl Executor {
     fn resume_from(&mut self, seed: Seed) {
         for (i, attempts) in seed.attempts {
             self.progress[i].attempts = attempts;
+        }
+        for i in seed.restarted {
+            self.progress[i].earlier_attempts = self.progress[i].attempts;
         }
         for (i, status) in seed.done {
             self.schedule.finish(i, status);

@@ -271,7 +271,7 @@ impl Executor {
         let p = &self.progress[i];
         let ending = Ending {
             duration: p.started.map_or(r.duration, |t| t.elapsed()),
-            attempts: p.attempts,
+            attempts: p.attempts - p.earlier_attempts.min(p.attempts),
             exit_code: r.exit_code,
             response,
             reason: r.reason,
