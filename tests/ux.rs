@@ -592,3 +592,103 @@ fn incidents_are_counted_per_service_and_few_of_them_are_said_to_be_few() {
     assert_eq!(v["between_incidents_by_service"][0]["incidents"], 3);
     assert_eq!(v["time_to_mitigate"]["too_few_to_compare"], true);
 }
+
+/// Every shipped runbook, and one whose title and steps hold every character Mermaid reads
+/// as syntax, parsed by Mermaid 11 itself (installed by .ci/run from the npm registry).
+#[test]
+fn mermaid_graphs_parse_in_mermaid_itself() {
+    let mermaid = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mermaid");
+    let hostile = r##"[runbook]
+title = "Demo: a \"tour\" # of `every` <b>thing</b> & more: yes"
+
+[[step]]
+id = "a-b"
+title = "Check: \"lag\" #1; `x` <i>y</i> & z"
+run = "true"
+
+[[step]]
+id = "c"
+title = "Fence: by hand"
+manual = "Do it."
+when = "{{#if (eq 1 1)}}yes{{/if}}"
+"##;
+    let t = Test::new().runbook("hostile", hostile);
+    let dir = t.path().to_path_buf();
+    let mut files = Vec::new();
+    let shipped = shipped();
+    let mut names: Vec<String> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
+        let out = Test::new()
+            .in_dir(&dir)
+            .args(&["--dir", &shipped.display().to_string(), "graph", name])
+            .run()
+            .stdout();
+        // The front matter's title is a YAML string, never a bare scalar with `: ` in it.
+        let title = out.lines().nth(1).unwrap_or_default();
+        assert!(
+            title.starts_with("title: \"") && title.ends_with('"'),
+            "{name}: {title}"
+        );
+        let file = dir.join(format!("{name}.mmd"));
+        std::fs::write(&file, out).unwrap();
+        files.push(file);
+    }
+    let out = Test::new()
+        .in_dir(&dir)
+        .args(&["graph", "hostile"])
+        .run()
+        .stdout();
+    assert!(
+        out.contains(r#"title: "Demo: a \"tour\" # of `every` <b>thing</b> & more: yes""#),
+        "{out}"
+    );
+    for line in out
+        .lines()
+        .filter(|l| l.trim_start().starts_with('s') && l.contains("["))
+    {
+        let inner = &line[line.find('"').unwrap() + 1..line.rfind('"').unwrap()];
+        for bad in ['"', '`', '<', '>'] {
+            assert!(!inner.contains(bad), "{bad} in label {line}");
+        }
+    }
+    let file = dir.join("hostile.mmd");
+    std::fs::write(&file, &out).unwrap();
+    files.push(file);
+
+    let parser = mermaid.join("node_modules/mermaid/package.json");
+    let node = require_program(&["/usr/bin/node", "/usr/local/bin/node"], "nodejs");
+    let (Some(node), true) = (node, parser.exists()) else {
+        if parser.exists() {
+            return;
+        }
+        crate::test::skip(&format!(
+            "Mermaid is not installed in {}; install it with `npm ci --prefix tests/mermaid` \
+             (.ci/run does)",
+            mermaid.display()
+        ));
+        return;
+    };
+    let ran = std::process::Command::new(node)
+        .arg(mermaid.join("parse.mjs"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(
+        report.lines().filter(|l| l.starts_with("ok ")).count(),
+        files.len(),
+        "{report}"
+    );
+}
