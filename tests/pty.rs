@@ -1,6 +1,6 @@
-//! `runbook exec` in a real pseudo-terminal (expectrl): the dialoguer prompts are driven
-//! with key presses as an operator would, and the run is judged by its exit status, what
-//! reached the terminal and its JSONL log.
+//! `runbook exec` in a real pseudo-terminal (expectrl): the prompts are driven with key
+//! presses as an operator would, and the run is judged by its exit status, what reached
+//! the terminal (as text, and as a terminal would show it: vt100) and its JSONL log.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const ENTER: &str = "\r";
 const DOWN: &str = "\x1b[B";
 const CTRL_C: &str = "\x03";
+/// The terminal's size in the tests: wide enough for a status line, tall enough that
+/// nothing scrolls away from [`Pty::screen`].
+const COLS: u16 = 100;
+const ROWS: u16 = 200;
 
 /// One `runbook exec x` in a pseudo-terminal, with everything it printed so far.
 struct Pty {
@@ -57,6 +61,7 @@ impl Pty {
             .env("NO_COLOR", "1")
             .env("TERM", "xterm");
         let mut session = Session::spawn(cmd).unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let _ = session.get_process_mut().set_window_size(COLS, ROWS);
         session.set_expect_timeout(Some(TIMEOUT));
         Pty {
             dir,
@@ -107,22 +112,53 @@ impl Pty {
             .unwrap_or_else(|e| panic!("send {keys:?}: {e}"));
     }
 
-    /// Waits for the Select prompt that follows `header`, then moves `down` items down
-    /// and presses Enter.
-    fn choose(&mut self, header: &str, down: usize) {
+    /// Waits for the question that follows `header` and its menu, then presses `keys`.
+    fn answer(&mut self, header: &str, keys: &str) {
         self.expect(header);
-        self.expect("answer");
+        self.expect("❯ ");
+        self.send(keys);
+    }
+
+    /// Waits for the question that follows `header`, then moves `down` items down with the
+    /// arrow key and presses Enter.
+    fn choose(&mut self, header: &str, down: usize) {
+        self.answer(header, "");
         for _ in 0..down {
             self.send(DOWN);
         }
         self.send(ENTER);
     }
 
-    /// Waits for the text prompt `prompt`, types `text` and presses Enter.
+    /// Adds a note with `n` at the menu of the question on screen.
+    fn note(&mut self, text: &str) {
+        self.expect("n adds a note");
+        self.send("n");
+        self.expect("note: ");
+        self.send(text);
+        self.send(ENTER);
+        self.expect("(n changes it)");
+    }
+
+    /// Waits for the line prompt `prompt`, types `text` and presses Enter.
     fn type_line(&mut self, prompt: &str, text: &str) {
         self.expect(prompt);
         self.send(text);
         self.send(ENTER);
+    }
+
+    /// The terminal as a person sees it at the end: every byte so far through a vt100
+    /// emulator, its rows trimmed.
+    fn screen(&self) -> String {
+        let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
+        parser.process(&self.screen);
+        let text = parser.screen().contents();
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim_end()
+            .to_string()
     }
 
     /// Reads to the end of the output and returns the exit code.
@@ -221,8 +257,10 @@ Check it no longer answers.
 """
 "#,
     ));
-    pty.choose("manual step fence: Fence the old primary", 0);
-    pty.type_line("note (optional)", "powered off by hand");
+    pty.answer("manual step fence: Fence the old primary", "");
+    pty.note("powered off by hand");
+    pty.send("d");
+    pty.expect("✔ done (note: powered off by hand)");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 0, "exit status\n--- screen:\n{screen}");
@@ -266,9 +304,9 @@ id = "announce"
 run = "echo got {{who}}"
 "#,
     ));
-    pty.choose("manual step fence: fence", 0);
-    pty.type_line("who", "Ada Lovelace");
-    pty.type_line("note (optional)", "");
+    // Two interactions: the key, then the value.
+    pty.answer("manual step fence: fence", "d");
+    pty.type_line("who: ", "Ada Lovelace");
     // The value has a space: it reaches the shell as one quoted word.
     pty.expect("got Ada Lovelace");
     let code = pty.finish();
@@ -314,8 +352,12 @@ run = "echo after the promotion"
 #[test]
 fn a_confirmed_step_can_be_skipped() {
     let mut pty = Pty::start(&runbook_with(CONFIRMED));
-    pty.choose("confirm step promote: Promote the replica", 1);
-    pty.type_line("note (optional)", "not needed");
+    pty.answer("confirm step promote: Promote the replica", "");
+    pty.note("not needed");
+    // The arrows and Enter work as well as the keys.
+    pty.send(DOWN);
+    pty.send(ENTER);
+    pty.expect("✔ skip (note: not needed)");
     pty.expect("after the promotion");
     let code = pty.finish();
     let screen = pty.text();
@@ -347,8 +389,9 @@ fn a_confirmed_step_can_be_skipped() {
 #[test]
 fn a_confirmed_step_can_abort_the_run() {
     let mut pty = Pty::start(&runbook_with(CONFIRMED));
-    pty.choose("confirm step promote: Promote the replica", 2);
-    pty.type_line("note (optional)", "wrong replica");
+    pty.answer("confirm step promote: Promote the replica", "");
+    pty.note("wrong replica");
+    pty.send("a");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 1, "exit status\n--- screen:\n{screen}");
@@ -425,10 +468,27 @@ run = "echo never"
     );
     let pressed = Instant::now();
     pty.send(CTRL_C);
+    // On a terminal, Ctrl-C asks first; the step runs on meanwhile.
+    pty.answer("Ctrl-C: stop here", "");
+    assert!(
+        matches!(proc_state(pid), Some(s) if s != 'Z'),
+        "the step runs on while the question is asked"
+    );
+    pty.send("s");
     let code = pty.finish();
     let took = pressed.elapsed();
     let screen = pty.text();
     assert_eq!(code, 130, "exit status\n--- screen:\n{screen}");
+    // Nothing of the live display is left behind: no spinner, no status line.
+    let seen = pty.screen();
+    assert!(
+        !seen.contains(|c| ('\u{2801}'..='\u{28ff}').contains(&c)) && !seen.contains("· "),
+        "a stale spinner or status line:\n{seen}"
+    );
+    assert!(
+        seen.contains("sleeping now\n") && seen.ends_with(".jsonl"),
+        "{seen}"
+    );
     assert!(
         took < Duration::from_secs(10),
         "Ctrl-C ends the run well before the sleep would ({took:?})\n--- screen:\n{screen}"
@@ -464,8 +524,7 @@ run = "test -e TMP/again || { touch TMP/again; echo first try fails; exit 3; }"
 on_failure = "prompt"
 "#,
     ));
-    pty.choose("step flaky (Flaky check) failed with exit code 3", 0);
-    pty.type_line("note (optional)", "try once more");
+    pty.answer("step flaky (Flaky check) failed with exit code 3", "r");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 0, "exit status\n--- screen:\n{screen}");
@@ -499,10 +558,8 @@ run = "echo promoted"
 confirm = true
 "#,
     ));
-    pty.choose("confirm step promote: promote", 2);
-    pty.type_line("note (optional)", "");
+    pty.answer("confirm step promote: promote", "a");
     pty.choose("roll back step drain: Drain traffic", 0);
-    pty.type_line("note (optional)", "");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 1, "exit status\n--- screen:\n{screen}");
@@ -562,7 +619,7 @@ run = "sleep 1; echo from bg"
 needs = []
 "#,
     ));
-    pty.expect("  abort");
+    pty.expect("a abort");
     wait_for_log(&pty, "bg's step_finished", |log| {
         !events(log, "step_finished", Some("bg")).is_empty()
     });
@@ -570,11 +627,10 @@ needs = []
     // absence cannot be expected).
     std::thread::sleep(Duration::from_millis(500));
     pty.send(ENTER);
-    pty.type_line("note (optional)", "");
     let code = pty.finish();
     let raw = String::from_utf8_lossy(&pty.screen).into_owned();
     assert_eq!(code, 0, "exit status\n--- screen:\n{}", pty.text());
-    let answered = raw.find("✔ answer").unwrap_or(usize::MAX);
+    let answered = raw.find("✔ done").unwrap_or(usize::MAX);
     let status = raw.find("ok bg").unwrap_or(0);
     assert!(
         status > answered,
@@ -593,7 +649,7 @@ id = "fence"
 manual = "Do it."
 "#,
     ));
-    pty.expect("  abort");
+    pty.expect("a abort");
     let pid = pty.session.get_process().pid().as_raw();
     let tty = std::fs::read_link(format!("/proc/{pid}/fd/2"))
         .unwrap_or_else(|e| panic!("the terminal of {pid}: {e}"));

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{Error, ParamError, exit};
 use crate::event::RunStatus;
 use crate::exec::{self, RunOutcome, prepare};
-use crate::terminal::{self, TerminalState, display::Display};
+use crate::terminal::{self, TerminalState, display::Display, display::Style};
 
 pub fn exec(config: &Config, args: &ExecArgs) -> Result<u8, Error> {
     let Some(name) = args.name.as_deref() else {
@@ -41,13 +41,25 @@ pub fn resume(config: &Config, args: &ResumeArgs) -> Result<u8, Error> {
 }
 
 fn run(config: &Config, prepared: prepare::Prepared) -> Result<u8, Error> {
-    let fancy = !config.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let display = Display::new(fancy, config.colour);
+    let style = if config.quiet {
+        Style::Quiet
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Style::Live
+    } else {
+        Style::Plain
+    };
+    let board = terminal::board::Shared::default();
+    let display = Display::new(style, config.colour, board.clone());
     let saved = TerminalState::save();
+    if let Some(t) = &saved {
+        // Keys typed while steps run are not echoed into the display (a ^C would leave a
+        // stale spinner line); prompts echo what they read themselves.
+        t.quiet_keys();
+    }
     let outcome = exec::start(
         prepared,
         Box::new(display),
-        terminal::prompt::for_this_process(),
+        terminal::prompt::for_this_process(board, config.colour),
     );
     // A prompt interrupted by a signal leaves raw mode on and the cursor hidden.
     if let Some(t) = saved {

@@ -38,6 +38,8 @@ pub(crate) struct Options {
     /// `--start-at`: the step the run starts at (its ancestors are recorded as done), and
     /// the values given for them.
     pub start_at: Option<StartAt>,
+    /// A person at a terminal: Ctrl-C asks what to do rather than stopping at once.
+    pub ask_on_interrupt: bool,
 }
 
 /// Where the run's log goes.
@@ -107,6 +109,7 @@ pub(crate) fn exec(config: &Config, name: &str, args: &ExecArgs) -> Result<Prepa
         detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at,
+        ask_on_interrupt: config.interactive,
     };
     let log_dir = config.log_dir()?.to_path_buf();
     let mut prepared = assemble(rb, opts, &params, log_dir.clone(), LogPlace::New(log_dir));
@@ -151,6 +154,7 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         detected_at: run.detected_at,
         operator: operator_name(args.flags.operator.as_deref()),
         start_at: None,
+        ask_on_interrupt: config.interactive,
     };
     let place = LogPlace::Existing {
         path: found.path.clone(),

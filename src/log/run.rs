@@ -79,6 +79,8 @@ pub(crate) struct StepRun {
     pub(crate) reason: Option<String>,
     /// The last lines of output (stdout and stderr interleaved as they came).
     pub(crate) output_tail: Vec<String>,
+    /// The last line of `output_tail` has not ended yet.
+    pub(crate) tail_open: bool,
     pub(crate) truncated_bytes: u64,
     /// The process group of its latest attempt, when the log recorded it.
     pub(crate) spawned: Option<Spawned>,
@@ -204,7 +206,17 @@ impl Run {
                 } => {
                     let s = run.step_mut(step, *phase, Kind::Auto);
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
-                    s.output_tail.extend(text.lines().map(str::to_string));
+                    let mut lines = text.lines();
+                    // Output shown before its line ended goes on where it stopped.
+                    if s.tail_open
+                        && let (Some(last), Some(more)) = (s.output_tail.last_mut(), lines.next())
+                    {
+                        last.push_str(more);
+                    }
+                    s.output_tail.extend(lines.map(str::to_string));
+                    if !text.is_empty() {
+                        s.tail_open = !text.ends_with('\n');
+                    }
                     let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
                     s.output_tail.drain(..excess);
                 }
@@ -308,6 +320,7 @@ impl Run {
                     response: Response::default(),
                     reason: None,
                     output_tail: Vec::new(),
+                    tail_open: false,
                     truncated_bytes: 0,
                     spawned: None,
                 });

@@ -55,9 +55,16 @@ impl Executor {
                 }
             }
             match &step.action {
-                Action::Manual(_) => {
+                Action::Manual(m) => {
                     self.schedule.queue(i);
                     if self.opts.dry_run && self.opts.yes {
+                        // Nobody is asked, but the instructions are shown and recorded:
+                        // reading them is the point of a drill.
+                        let text = self
+                            .renderer
+                            .raw(m, &self.data())
+                            .unwrap_or_else(|e| format!("(cannot render the instructions: {e})"));
+                        self.start_manual(i, &text);
                         let waited = std::time::Duration::ZERO;
                         self.answer_manual(i, Reply::auto(Answer::Done), waited);
                         ended = true;
@@ -189,6 +196,7 @@ impl Executor {
             retry_delay: step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY),
             retry_backoff: step.retry_backoff,
             started,
+            timeout: step.timeout,
         };
         let emitter = self.emitter.clone();
         let masker = Arc::clone(&self.masker);
