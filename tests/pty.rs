@@ -152,13 +152,12 @@ impl Pty {
         let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
         let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
         parser.process(&self.screen);
-        let text = parser.screen().contents();
-        text.lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .trim_end()
-            .to_string()
+        let rows: Vec<String> = parser
+            .screen()
+            .rows(0, COLS)
+            .map(|r| r.trim_end().to_string())
+            .collect();
+        rows.join("\n").trim_end().to_string()
     }
 
     /// Reads to the end of the output and returns the exit code.
@@ -449,7 +448,7 @@ fn ctrl_c_interrupts_a_running_step() {
         r#"
 [[step]]
 id = "wait"
-run = "echo $$ > TMP/pid; echo sleeping now; exec sleep 30"
+run = "echo $$ > TMP/pid; echo sleeping \"now\"; exec sleep 30"
 
 [[step]]
 id = "never"
@@ -718,4 +717,249 @@ run = "echo rolling back {{namespace}}/{{deployment}}"
     let log = pty.log();
     let started = events(&log, "run_started", None);
     assert_eq!(started[0]["params"]["deployment"], "web", "{log:#?}");
+}
+
+/// The live screen: each command as it starts, the spinner's attempt and time against its
+/// timeout, the line a step is still writing (shown before it ends), and the status line
+/// with the incident clock, what runs and the next deadline.
+#[test]
+fn the_live_screen_shows_commands_attempts_partial_lines_and_the_status_line() {
+    let mut pty = Pty::start_with(
+        r#"[runbook]
+title = "Wait"
+timeout = "10m"
+
+[[step]]
+id = "wait"
+run = "printf 'waiting for replica...'; sleep 3; echo ' ok'"
+timeout = "30s"
+retries = 2
+"#,
+        &["--detected-at", "10m ago"],
+    );
+    pty.expect("$ printf 'waiting for replica...'; sleep 3; echo ' ok'");
+    let started = Instant::now();
+    pty.expect("│ waiting for replica...");
+    let shown = started.elapsed();
+    assert!(
+        shown < Duration::from_millis(2500),
+        "the unfinished line is shown while the step sleeps ({shown:?})"
+    );
+    pty.expect("wait  attempt 1 of 3, ");
+    pty.expect("s of 30s");
+    pty.expect("incident 10m ");
+    pty.expect("running wait ");
+    pty.expect("wait times out in ");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(seen.contains("\nwaiting for replica... ok\n"), "{seen}");
+}
+
+#[test]
+fn a_retry_shows_its_attempt_on_the_spinner() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "flaky"
+run = "test -e TMP/m || { touch TMP/m; exit 1; }; sleep 2"
+retries = 2
+retry_delay = "100ms"
+timeout = "20s"
+"#,
+    ));
+    pty.expect("flaky  attempt 2 of 3, ");
+    pty.expect(" of 20s");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(
+        seen.contains("  -> flaky: attempt 2 of 3 (timeout 20s)"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen.matches("$ test -e").count(),
+        1,
+        "the command once: {seen}"
+    );
+}
+
+/// While a question is on screen, output of other steps waits, but is counted on the
+/// prompt's status line, and a failure elsewhere is printed above the prompt at once.
+#[test]
+fn a_prompt_counts_the_output_it_holds_and_shows_a_failure_at_once() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+title = "Fence the old primary"
+manual = "Do it."
+needs = []
+
+[[step]]
+id = "bg"
+run = "for i in 1 2 3; do echo line $i; sleep 0.3; done; echo broken >&2; exit 4"
+needs = []
+"#,
+    ));
+    pty.answer("manual step fence: Fence the old primary", "");
+    pty.expect("lines of output held");
+    pty.expect("FAILED bg");
+    pty.expect("while you were at the prompt for fence");
+    // The prompt is drawn again below what was printed, and still answers.
+    pty.expect("❯ d done");
+    pty.send("d");
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    let failed = seen.find("FAILED bg").unwrap_or(usize::MAX);
+    let answered = seen.find("✔ done").unwrap_or(0);
+    assert!(
+        failed < answered,
+        "the failure is above the answer:\n{seen}"
+    );
+    let held = seen.find("line 3").unwrap_or(0);
+    assert!(
+        held > answered,
+        "the held output follows the answer:\n{seen}"
+    );
+}
+
+#[test]
+fn ctrl_c_then_carry_on_lets_the_run_go_on() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "slow"
+run = "echo \"started\"; sleep 2; echo \"finished\""
+"#,
+    ));
+    pty.expect("started");
+    pty.send(CTRL_C);
+    pty.answer("Ctrl-C: stop here", "c");
+    pty.expect("carrying on");
+    pty.expect("finished");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let closed = events(&log, "prompt_closed", None);
+    assert_eq!(closed.len(), 1, "{log:#?}");
+    assert_eq!(closed[0]["prompt"], "interrupt");
+    assert_eq!(closed[0]["answer"], "carry_on");
+    assert!(closed[0].get("step").is_none(), "{log:#?}");
+    assert_eq!(finished(&log, "slow")["status"], "succeeded");
+    assert_eq!(run_status(&log), "succeeded");
+}
+
+#[test]
+fn ctrl_c_then_roll_back_undoes_the_completed_steps() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "drain"
+run = "echo drained"
+rollback = "touch TMP/undone"
+
+[[step]]
+id = "long"
+run = "echo long \"running\"; sleep 30"
+"#,
+    ));
+    pty.expect("long running");
+    pty.send(CTRL_C);
+    pty.answer(
+        "completed steps that can be rolled back, newest first: drain",
+        "r",
+    );
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    assert!(pty.path().join("undone").exists(), "{}", pty.text());
+    let log = pty.log();
+    assert_eq!(run_status(&log), "aborted");
+    assert_eq!(finished(&log, "long")["status"], "aborted");
+    let rollback: Vec<&Value> = events(&log, "step_finished", Some("drain"))
+        .into_iter()
+        .filter(|e| e["phase"] == "rollback")
+        .collect();
+    assert_eq!(rollback.len(), 1, "{log:#?}");
+    assert_eq!(rollback[0]["status"], "succeeded");
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "stubborn"
+run = "trap '' TERM; echo $$ > TMP/pid; echo ignoring \"TERM\"; sleep 30"
+"#,
+    ));
+    pty.expect("ignoring TERM");
+    pty.send(CTRL_C);
+    pty.answer("Ctrl-C: stop here", "");
+    let pressed = Instant::now();
+    pty.send(CTRL_C);
+    let code = pty.finish();
+    let took = pressed.elapsed();
+    assert_eq!(code, 130, "--- screen:\n{}", pty.text());
+    assert!(
+        took < Duration::from_millis(2500),
+        "killed at once, not after TERM's grace: {took:?}"
+    );
+    let log = pty.log();
+    assert_eq!(run_status(&log), "interrupted");
+    assert_eq!(finished(&log, "stubborn")["status"], "aborted");
+}
+
+/// Ctrl-C at a manual step's prompt asks too; carrying on puts the step's question again,
+/// and it is the same start of the step.
+#[test]
+fn ctrl_c_at_a_prompt_and_carry_on_asks_the_question_again() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+title = "Fence the old primary"
+manual = "Power off db-1."
+"#,
+    ));
+    pty.answer("manual step fence: Fence the old primary", CTRL_C);
+    pty.answer("Ctrl-C: stop here", "c");
+    pty.answer("manual step fence: Fence the old primary", "y");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    assert_eq!(
+        events(&log, "step_started", Some("fence")).len(),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(finished(&log, "fence")["answer"], "done");
+}
+
+/// A drill with --yes reads out every manual step's instructions, wrapped to the terminal
+/// with their indentation.
+#[test]
+fn a_rehearsal_with_yes_shows_the_instructions_wrapped() {
+    let mut pty = Pty::start_with(
+        r#"[runbook]
+title = "Drill"
+
+[[step]]
+id = "fence"
+manual = """
+Power off the old primary from the console of the hosting provider, then check from every application host that it no longer answers on port 5432.
+"""
+"#,
+        &["--dry-run", "--yes"],
+    );
+    pty.expect("manual step fence:");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(
+        seen.contains("\n    Power off the old primary from the console of the hosting provider, then check from every\n    application host that it no longer answers on port 5432."),
+        "{seen}"
+    );
+    assert!(seen.contains("rehearsal finished in "), "{seen}");
 }

@@ -692,3 +692,128 @@ when = "{{#if (eq 1 1)}}yes{{/if}}"
         "{report}"
     );
 }
+
+#[test]
+fn without_a_terminal_a_retry_prints_its_attempt_not_the_command_again() {
+    let steps = "[[step]]\nid = \"flaky\"\nrun = \"test -e m || { touch m; exit 1; }; echo fine\"\nretries = 2\nretry_delay = \"10ms\"\ntimeout = \"5s\"\n";
+    let ran = Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["exec", "x"])
+        .stderr_has("  -> flaky\n     $ test -e m")
+        .stderr_has("  -> flaky: attempt 2 of 3 (timeout 5s)\n")
+        .run();
+    assert_eq!(
+        ran.stderr().matches("$ test -e m").count(),
+        1,
+        "{}",
+        ran.stderr()
+    );
+}
+
+#[test]
+fn quiet_shows_less_the_failures_with_their_last_output() {
+    let steps = r#"[[step]]
+id = "fine"
+run = "echo all good"
+
+[[step]]
+id = "boom"
+run = "echo first; echo 'it broke' >&2; exit 4"
+"#;
+    let ran = Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["exec", "x", "--quiet"])
+        .status(1)
+        .stdout("")
+        .stderr_has("  FAILED boom in ")
+        .stderr_has("exit code 4:\n    | first\n    | it broke\n")
+        .stderr_has("run failed in ")
+        .run();
+    let err = ran.stderr();
+    for noise in ["-> ", "$ echo", "ok fine", "all good"] {
+        assert!(!err.contains(noise), "{noise:?} in quiet:\n{err}");
+    }
+    // The plain display shows what quiet leaves out.
+    Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["exec", "x"])
+        .status(1)
+        .stdout_has("all good")
+        .stderr_has("  -> fine\n     $ echo all good\n")
+        .stderr_has("  ok fine in ")
+        .run();
+}
+
+#[test]
+fn the_line_protocol_takes_a_note_after_a_colon_and_asks_values_in_the_steps_words() {
+    let steps = r#"[[step]]
+id = "fence"
+title = "Fence the old primary"
+manual = "Power it off."
+
+[[step]]
+id = "who"
+title = "Who fenced it?"
+manual = "Say who."
+ask = "fenced_by"
+"#;
+    let ran = Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["exec", "x"])
+        .stdin("done: powered off at the PDU\nann\n")
+        .stderr_has("  Who fenced it? (one line; marks the step done): ")
+        .run();
+    assert_eq!(ran.finished("fence")["note"], "powered off at the PDU");
+    assert_eq!(ran.finished("who")["value"], "ann");
+    assert!(!ran.stderr().contains("fenced_by"), "{}", ran.stderr());
+}
+
+#[test]
+fn a_rehearsal_with_yes_reads_out_every_manual_step() {
+    let text = "[runbook]\ntitle = \"T\"\n\n[params.who]\ndefault = \"db-1\"\n\n[[step]]\nid = \"fence\"\nmanual = \"Power off {{who}}.\"\n";
+    let ran = Test::new()
+        .runbook("x", text)
+        .args(&["exec", "x", "--dry-run", "--yes"])
+        .stderr_has("  manual step fence:\n    Power off db-1.\n  ok fence in ")
+        .run();
+    let started = ran.events("step_started");
+    assert_eq!(started[0]["instructions"], "Power off db-1.", "{started:?}");
+}
+
+/// `waiting for replica...` with no newline reaches a pipe while the step still sleeps.
+#[test]
+fn output_without_a_newline_appears_promptly() {
+    use std::io::Read;
+    let t = Test::new().runbook(
+        "x",
+        &runbook_with("[[step]]\nid = \"w\"\nrun = \"printf 'waiting for replica...'; sleep 3; echo ' ok'\"\n"),
+    );
+    let dir = t.path().to_path_buf();
+    let mut child = std::process::Command::new(crate::test::BIN)
+        .args(["exec", "x"])
+        .current_dir(&dir)
+        .env_remove("RUNBOOK_DIR")
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut out = child.stdout.take().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains("waiting for replica...") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "stdout closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "it waited for the newline: {took:?}"
+    );
+    out.read_to_end(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), "waiting for replica... ok\n");
+    assert!(child.wait().unwrap().success());
+}

@@ -29,7 +29,7 @@ impl Executor {
         {
             return Ok(());
         }
-        let _ = self.cancel.send(Cancel::None);
+        self.cancel.send_replace(Cancel::None);
         self.notice(Level::Info, None, "rolling back, newest first:".into());
         for i in candidates {
             let mut response = crate::event::Response::default();
