@@ -401,6 +401,11 @@ fn steps_never_reached_are_in_the_summary_and_the_timeline() {
         report.contains("| - | - | `change`: Change something | not reached |"),
         "{report}"
     );
+    Test::new()
+        .in_dir(&ran.dir)
+        .args(&["log", "show", "latest"])
+        .stdout_has("  never reached: change, announce\n")
+        .run();
     let json = Test::new()
         .in_dir(&ran.dir)
         .args(&["report", "latest", "--format", "json"])

@@ -204,6 +204,10 @@ fn render(run: &Run) -> String {
         }
     }
     out.push_str(&format::indented_table(&rows));
+    let never = run.not_reached(&[]);
+    if !never.is_empty() {
+        out.push_str(&format!("  never reached: {}\n", never.join(", ")));
+    }
     if !run.not_rolled_back.is_empty() {
         out.push_str("\n  not rolled back (undo by hand if needed, newest first):\n");
         for p in &run.not_rolled_back {

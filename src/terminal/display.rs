@@ -492,10 +492,9 @@ impl Display {
             Event::PromptOpened { step, prompt } => {
                 // The prompt shows the instructions itself.
                 self.instructions.remove(step);
-                let what = if step.is_empty() {
-                    format!("{prompt:?}").to_lowercase()
-                } else {
-                    step.clone()
+                let what = match prompt {
+                    crate::event::PromptKind::Interrupt => "what to do after Ctrl-C".to_string(),
+                    _ => step.clone(),
                 };
                 board::lock(&self.board).status.waiting = Some((what, Instant::now()));
                 self.pause();

@@ -29,7 +29,9 @@ pub(crate) fn wrap(text: &str, width: usize) -> String {
         let sub = format!("{indent}{}", " ".repeat(hang));
         let opts = textwrap::Options::new(width)
             .initial_indent(indent)
-            .subsequent_indent(&sub);
+            .subsequent_indent(&sub)
+            // A path or a URL is copied whole: it overflows rather than breaks.
+            .break_words(false);
         let lines = textwrap::wrap(body, opts);
         out.push_str(&lines.join("\n"));
     }
