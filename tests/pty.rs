@@ -963,3 +963,31 @@ Power off the old primary from the console of the hosting provider, then check f
     );
     assert!(seen.contains("rehearsal finished in "), "{seen}");
 }
+
+/// A step that ends in the middle of a line while a prompt is up: once the prompt closes,
+/// its held output is shown with the line ended, and its end on a line of its own.
+#[test]
+fn an_unfinished_line_held_during_a_prompt_is_ended_after_it() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+manual = "Do it."
+needs = []
+
+[[step]]
+id = "bg"
+run = "sleep 0.3; printf 'half a line'"
+needs = []
+"#,
+    ));
+    pty.answer("manual step fence: fence", "");
+    wait_for_log(&pty, "bg's step_finished", |log| {
+        !events(log, "step_finished", Some("bg")).is_empty()
+    });
+    pty.send("d");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(seen.contains("\nhalf a line\n  ok bg in "), "{seen}");
+}

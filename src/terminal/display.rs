@@ -177,26 +177,27 @@ impl Display {
             return;
         }
         let bytes = self.prefixed(step, stream, bytes);
-        match &self.spinners {
-            Some(s) if s.has(step) => {
-                // Whole lines above the spinners; the unfinished one on the step's spinner.
-                let key = (step.to_string(), stream);
-                let mut pending = self.partial.remove(&key).unwrap_or_default();
-                pending.extend_from_slice(&bytes);
-                let cut = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
-                let rest = pending.split_off(cut);
-                if !pending.is_empty() {
-                    self.write_out(stream, &pending);
-                }
-                let shown = String::from_utf8_lossy(&rest);
-                let last = shown.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
-                let last: String = last.chars().filter(|c| !c.is_control()).collect();
-                s.writing(step, &last);
-                if !rest.is_empty() {
-                    self.partial.insert(key, rest);
-                }
-            }
-            _ => self.write_out(stream, &bytes),
+        if self.spinners.is_none() {
+            return self.write_out(stream, &bytes);
+        }
+        // Whole lines above the spinners; the unfinished one on the step's spinner, until
+        // its line or the step ends (a line written under the spinners would be drawn over).
+        let key = (step.to_string(), stream);
+        let mut pending = self.partial.remove(&key).unwrap_or_default();
+        pending.extend_from_slice(&bytes);
+        let cut = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
+        let rest = pending.split_off(cut);
+        if !pending.is_empty() {
+            self.write_out(stream, &pending);
+        }
+        if let Some(s) = &self.spinners {
+            let shown = String::from_utf8_lossy(&rest);
+            let last = shown.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
+            let last: String = last.chars().filter(|c| !c.is_control()).collect();
+            s.writing(step, &last);
+        }
+        if !rest.is_empty() {
+            self.partial.insert(key, rest);
         }
     }
 
@@ -240,14 +241,26 @@ impl Display {
         }
     }
 
-    /// The unfinished line of a step that ended, ended.
+    /// The unfinished line of a step that ended, ended (after its held output, while a
+    /// prompt is on screen: an empty held piece marks the place).
     fn end_partial(&mut self, step: &str) {
+        if self.paused {
+            self.held
+                .push((step.to_string(), Stream::Stdout, Vec::new()));
+            return;
+        }
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(mut rest) = self.partial.remove(&(step.to_string(), stream)) {
-                rest.push(b'\n');
-                self.write_out(stream, &rest);
+            let key = (step.to_string(), stream);
+            let mid = self.mid_line.remove(&key);
+            match self.partial.remove(&key) {
+                Some(mut rest) => {
+                    rest.push(b'\n');
+                    self.write_out(stream, &rest);
+                }
+                // Without spinners, output reaches a pipe byte for byte.
+                None if mid && self.spinners.is_some() => self.write_out(stream, b"\n"),
+                None => {}
             }
-            self.mid_line.remove(&(step.to_string(), stream));
         }
     }
 
@@ -270,6 +283,8 @@ impl Display {
         for (step, stream, text) in held {
             if step.is_empty() {
                 self.write_out(stream, &text);
+            } else if text.is_empty() {
+                self.end_partial(&step);
             } else {
                 self.show_output(&step, stream, &text);
             }

@@ -90,10 +90,6 @@ impl Spinners {
         }
     }
 
-    pub(crate) fn has(&self, step: &str) -> bool {
-        self.bars.contains_key(step)
-    }
-
     pub(crate) fn end(&mut self, step: &str) {
         if let Some(bar) = self.bars.remove(step) {
             bar.finish_and_clear();
