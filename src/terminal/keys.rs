@@ -60,6 +60,12 @@ fn answer_for(q: &Question, c: char) -> Option<Answer> {
     (c == 'y' && q.kind != PromptKind::Interrupt).then(|| q.positive())
 }
 
+/// Whether an answer to a question of `kind` may carry a note (the log keeps it with the
+/// step); a question about the whole run, or about processes still running, takes none.
+fn takes_note(kind: PromptKind) -> bool {
+    !matches!(kind, PromptKind::Interrupt | PromptKind::Running)
+}
+
 /// The words a value is asked for with: the step's title, else its variable's name
 /// made readable (`fenced_by` reads "fenced by").
 pub(crate) fn value_words(q: &Question) -> String {
@@ -249,7 +255,7 @@ impl KeyPrompter {
     /// The conversation: keys until an answer (and, for `ask`, a value) is given.
     fn converse(&self, q: &Question, screen: &mut Screen) -> Result<Reply, PromptError> {
         let choices = q.choices();
-        let notes = !matches!(q.kind, PromptKind::Interrupt | PromptKind::Running);
+        let notes = takes_note(q.kind);
         let mut selected = 0usize;
         let mut note: Option<String> = None;
         let mut mode = Mode::Menu;
@@ -388,8 +394,7 @@ impl KeyPrompter {
                         menu.push_str(&format!("   {item}  "));
                     }
                 }
-                let notes = !matches!(q.kind, PromptKind::Interrupt | PromptKind::Running);
-                if notes && note.is_none() {
+                if takes_note(q.kind) && note.is_none() {
                     menu.push_str(" · n adds a note");
                 }
                 lines.push(menu.trim_end().to_string());

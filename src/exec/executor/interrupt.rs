@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{Ending, Executor, Msg};
-use crate::event::{Answer, Event, Level, PromptKind, RollbackMode, RunStatus, StepStatus};
+use super::{Executor, Msg};
+use crate::event::{Answer, Event, Level, PromptKind, RollbackMode, RunStatus};
 use crate::exec::ask::{PromptError, Question, Reply};
 use crate::exec::process::Cancel;
 use crate::exec::signals::Caught;
@@ -204,26 +204,10 @@ impl Executor {
         self.drop_set_aside(which);
     }
 
-    /// The question set aside will not be put again: a manual step it was about ends
-    /// aborted (it was started), a failure stands as it was.
+    /// The question set aside will not be put again.
     fn drop_set_aside(&mut self, which: &str) {
-        let Some((kind, i)) = self.set_aside.take() else {
-            return;
-        };
-        match kind {
-            PromptKind::Manual => {
-                let ending = Ending {
-                    duration: self.progress[i]
-                        .started
-                        .map_or(Duration::ZERO, |t| t.elapsed()),
-                    attempts: 1,
-                    ..Ending::because(format!("interrupted by {which} at the prompt"))
-                };
-                self.finish(i, StepStatus::Aborted, ending);
-            }
-            PromptKind::Failure => self.failure_stands(i),
-            _ if self.is_queued(i) => self.schedule.requeue(i),
-            _ => {}
+        if let Some((kind, i)) = self.set_aside.take() {
+            self.question_dropped(kind, i, which);
         }
     }
 }

@@ -215,9 +215,14 @@ impl Executor {
         };
         self.withdraw(a.seq);
         self.close_prompt(None);
-        match a.kind {
+        self.question_dropped(a.kind, a.step, which);
+    }
+
+    /// A question about step `i` that will not be put again: a manual step it was about
+    /// ends aborted (it was started), a failure stands as it was.
+    pub(super) fn question_dropped(&mut self, kind: PromptKind, i: usize, which: &str) {
+        match kind {
             PromptKind::Manual => {
-                let i = a.step;
                 let ending = Ending {
                     duration: self.progress[i]
                         .started
@@ -227,8 +232,8 @@ impl Executor {
                 };
                 self.finish(i, StepStatus::Aborted, ending);
             }
-            PromptKind::Failure => self.failure_stands(a.step),
-            _ if self.is_queued(a.step) => self.schedule.requeue(a.step),
+            PromptKind::Failure => self.failure_stands(i),
+            _ if self.is_queued(i) => self.schedule.requeue(i),
             _ => {}
         }
     }
