@@ -723,7 +723,7 @@ run = "echo all good"
 
 [[step]]
 id = "boom"
-run = "echo first; echo 'it broke' >&2; exit 4"
+run = "echo first; sleep 0.2; echo 'it broke' >&2; exit 4"
 "#;
     let ran = Test::new()
         .runbook("x", &runbook_with(steps))
