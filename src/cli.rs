@@ -7,30 +7,67 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::event::RollbackMode;
 
-/// Incident-response runbooks as TOML step graphs: validate them, show them, graph them.
+/// Runs incident-response runbooks: shell commands and steps for people, in the order a TOML
+/// file gives, every run logged for the postmortem.
 #[derive(Debug, Parser)]
 #[command(
     name = "runbook",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    long_about = ABOUT,
+    after_help = "`runbook help COMMAND` (or COMMAND --help) says what each command takes."
 )]
 pub struct Cli {
-    /// Directory holding the runbooks [default: $RUNBOOK_DIR, else ./runbooks]
-    #[arg(long, global = true, value_name = "DIR")]
+    // Accepted before the command too (`runbook --log-dir X log list`), where scripts put
+    // them; shown only in the help of the commands they mean something to.
+    #[arg(long, value_name = "DIR", hide = true)]
     pub dir: Option<PathBuf>,
-
-    /// Directory of execution logs [default: $RUNBOOK_LOG_DIR, else
-    /// $XDG_STATE_HOME/runbook/runs, else ~/.local/state/runbook/runs]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", hide = true)]
     pub log_dir: Option<PathBuf>,
-
-    /// Plain status lines instead of the live display (no spinners)
-    #[arg(long, short, global = true)]
+    #[arg(long, short, hide = true)]
     pub quiet: bool,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+const ABOUT: &str = "\
+Runs incident-response runbooks. A runbook is a TOML file that writes down how to respond to
+one kind of incident as a graph of steps: shell commands runbook runs for you (timeouts,
+retries, captured output) and manual steps it walks a person through. Every run is logged, so
+it can be reviewed (log), turned into a postmortem draft (report) and added up into MTTR and
+error-budget figures (stats).
+
+  runbook list                          the runbooks in ./runbooks (or --dir, $RUNBOOK_DIR)
+  runbook exec db-failover --var replica=db-2 --incident INC-1234 --detected-at 03:12
+  runbook exec db-failover --dry-run    rehearse: nothing is changed
+  runbook report latest -o postmortem.md";
+
+/// `--dir`: where runbooks are looked up by name.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunbookDir {
+    /// Directory holding the runbooks [default: $RUNBOOK_DIR, else ./runbooks]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `--log-dir`: where execution logs are written and read.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LogDir {
+    /// Directory of execution logs [default: $RUNBOOK_LOG_DIR, else
+    /// $XDG_STATE_HOME/runbook/runs, else ~/.local/state/runbook/runs]
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// `--quiet`: how much a run shows.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Quiet {
+    /// Show less: no spinners, commands or step output (all still in the log); only
+    /// prompts, failures with their last output, warnings and the run's end
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +82,7 @@ pub enum Command {
     #[command(after_long_help = EXEC_HELP)]
     Exec(ExecArgs),
     /// Continue a run that did not succeed (failed, aborted, interrupted, crashed), in the same log
+    #[command(after_long_help = EXEC_HELP)]
     Resume(ResumeArgs),
     /// Past runs: list them, or show one as a timeline
     Log {
@@ -64,10 +102,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// The alerts received: status, runbook, diagnostic rehearsal, the command to respond
     Alerts(AlertsArgs),
+    /// Print a shell completion script (bash, zsh or fish) for runbook
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print runbook's manual page (roff), every command in one page
+    #[command(after_long_help = "Install: runbook man > ~/.local/share/man/man1/runbook.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: RunbookDir,
+    #[command(flatten)]
+    pub log_dir: LogDir,
+    #[command(flatten)]
+    pub quiet: Quiet,
     /// Address to listen on (loopback unless told otherwise; port 0 picks a free one)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9095")]
     pub listen: String,
@@ -82,6 +132,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
+    #[command(flatten)]
+    pub dir: RunbookDir,
+    #[command(flatten)]
+    pub log_dir: LogDir,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -91,10 +145,32 @@ pub struct AlertsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Install:
+  bash  runbook completions bash > ~/.local/share/bash-completion/completions/runbook
+  zsh   runbook completions zsh > ~/.zfunc/_runbook   (with fpath+=(~/.zfunc) before compinit)
+  fish  runbook completions fish > ~/.config/fish/completions/runbook.fish";
+
+#[derive(Debug, Args)]
 pub struct ListArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub dir: RunbookDir,
 }
 
 #[derive(Debug, Args)]
@@ -104,12 +180,16 @@ pub struct ShowArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub dir: RunbookDir,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Runbook names or .toml paths [default: every runbook in the directory]
     pub targets: Vec<String>,
+    #[command(flatten)]
+    pub dir: RunbookDir,
 }
 
 #[derive(Debug, Args)]
@@ -119,11 +199,13 @@ pub struct GraphArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
     pub format: GraphFormat,
+    #[command(flatten)]
+    pub dir: RunbookDir,
 }
 
 /// The flags of a run, shared by `exec` and `resume`. A resumed run keeps the options it
 /// was started with unless they are given again.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunFlags {
     /// Set a param (repeatable); checked against its pattern before anything runs
     #[arg(long = "var", value_name = "KEY=VALUE")]
@@ -145,10 +227,11 @@ pub struct RunFlags {
     pub log_output_cap: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
-    /// Runbook name (in the runbooks directory) or path to a .toml file
-    pub name: String,
+    /// Runbook name (in the runbooks directory) or path to a .toml file; without one, the
+    /// runbooks are listed
+    pub name: Option<String>,
     /// Rehearse: run only `readonly` steps, show every other command, time the drill
     #[arg(long)]
     pub dry_run: bool,
@@ -157,7 +240,8 @@ pub struct ExecArgs {
     /// Incident id recorded in the log (for example INC-1234)
     #[arg(long, value_name = "ID")]
     pub incident: Option<String>,
-    /// When the incident was detected: RFC 3339, or relative such as "15m ago"
+    /// When the incident was detected, in local time unless it says otherwise: 10:05,
+    /// 03:12:45, "2026-11-28 18:00", "yesterday 23:10", "15m ago", RFC 3339
     #[arg(long, value_name = "TIME")]
     pub detected_at: Option<String>,
     /// Start at this step: its ancestors are recorded as done before the run
@@ -174,6 +258,12 @@ pub struct ExecArgs {
     /// manual steps are recorded as waiting for a person
     #[arg(long)]
     pub diagnose: bool,
+    #[command(flatten)]
+    pub dir: RunbookDir,
+    #[command(flatten)]
+    pub log_dir: LogDir,
+    #[command(flatten)]
+    pub quiet: Quiet,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +278,10 @@ pub struct ResumeArgs {
     pub from: Option<String>,
     #[command(flatten)]
     pub flags: RunFlags,
+    #[command(flatten)]
+    pub log_dir: LogDir,
+    #[command(flatten)]
+    pub quiet: Quiet,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +297,8 @@ pub struct ReportArgs {
     /// Write the report to this file instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub log_dir: LogDir,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +318,8 @@ pub struct StatsArgs {
     /// The period the objective covers, such as 30d; needs --slo
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
+    #[command(flatten)]
+    pub log_dir: LogDir,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,25 +329,66 @@ pub enum LogCommand {
         /// Only runs of this runbook
         #[arg(long, value_name = "NAME")]
         runbook: Option<String>,
+        /// Only runs that ended so (comma-separated); `unfinished` = no recorded end (a
+        /// crash, a hang-up, or still running)
+        #[arg(long, value_enum, value_name = "STATUS", value_delimiter = ',')]
+        status: Vec<StatusFilter>,
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        log_dir: LogDir,
     },
     /// One run as a timeline: offsets, durations, statuses, answers, notes, failed output
     Show {
         /// Run id (a unique prefix is enough), or `latest`
         run: String,
+        #[command(flatten)]
+        log_dir: LogDir,
     },
 }
 
+/// How a run ended, for `log list --status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Succeeded,
+    Failed,
+    Aborted,
+    Interrupted,
+    /// No `run_finished`: crashed, hung up, or still running
+    Unfinished,
+}
+
 const EXEC_HELP: &str = "\
-Without a terminal, each prompt reads one line from stdin: its first word is the answer
-(done/yes/y, skip/s, retry/r, abort/a), the rest a note; for `ask`, the line is the value.
+What the run shows:
+  on a terminal   a spinner per running step (attempt and time against its timeout), each
+                  command as it starts, step output as it comes, finished steps above, and
+                  a status line: incident clock, elapsed time, what runs, what waits on a
+                  person, the next deadline
+  without one     a line per step start with its command, the output, a line per step end;
+                  a retry prints its attempt, not the command again
+  --quiet         less: no spinners, commands or output (the log has them); prompts,
+                  failures with their last output, warnings and the run's end
+
+Prompts on a terminal take one key: d or y done (yes, run), s skip, a abort (stop), r retry,
+w wait; arrows and Enter work too; n adds a note first. Without a terminal, each prompt reads
+one line from stdin: its first word is the answer (done/yes/y, skip/s, retry/r, abort/a), the
+rest (after a space or a colon: `done: rebooted it`) a note; for `ask`, the line is the value.
 End of input aborts the run.
 
-Exit codes: 0 succeeded, 1 failed or aborted, 2 bad input, 3 the runbook is locked by another
-live run, 4 the execution log could not be written (or another I/O failure), 129 the terminal
-hung up (the run is left open for `resume`), 130 interrupted.";
+Ctrl-C on a terminal asks: stop here (exit 130; `runbook resume` goes on later), roll back
+the steps that completed, or carry on. A second Ctrl-C stops at once. Without a terminal,
+Ctrl-C and SIGTERM stop the run (running steps get TERM, then KILL after 3s).
+
+Exit codes:
+  0    the run succeeded
+  1    a step failed and stopped the run, or the operator aborted it
+  2    bad input: usage, an invalid runbook, an unknown runbook or run, a bad --var
+  3    the runbook is locked by another live run (or the run is still executing)
+  4    the execution log could not be written (a full disk), or another I/O failure;
+       the run is left open for `resume`
+  129  the terminal hung up; the run is left open for `resume`
+  130  interrupted (Ctrl-C, SIGINT or SIGTERM); `resume` goes on with it";
 
 const REPORT_HELP: &str = "\
 The report holds only what the log holds (secrets are already *** there); impact, root

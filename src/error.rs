@@ -113,12 +113,9 @@ pub enum ParamError {
     },
     #[error("--var {0} is given twice")]
     Twice(String),
-    #[error("param `{name}` is required{what}; give it with --var {name}=VALUE{env}")]
-    Missing {
-        name: String,
-        what: String,
-        env: String,
-    },
+    /// Every required param that was not given, so one attempt names them all.
+    #[error("{}", missing_text(.0))]
+    Missing(Vec<crate::runbook::Param>),
     #[error("param `{name}`: {problem}")]
     BadPattern { name: String, problem: String },
     #[error("param `{name}` = {shown} does not match its pattern `{pattern}`")]
@@ -130,6 +127,51 @@ pub enum ParamError {
     /// On resume: a param the log does not hold (a secret) is missing or wrong.
     #[error("{0} (secrets are not in the log: give them again)")]
     NotLogged(Box<ParamError>),
+}
+
+/// `param `x` is required: ...; give it with --var x=VALUE`, or a list when several are.
+fn missing_text(missing: &[crate::runbook::Param]) -> String {
+    let how = |p: &crate::runbook::Param| {
+        let env = p
+            .env
+            .as_ref()
+            .map(|e| format!(" (or set ${e})"))
+            .unwrap_or_default();
+        format!("--var {}=VALUE{env}", p.name)
+    };
+    let what = |p: &crate::runbook::Param| {
+        let mut w = p.description.clone().unwrap_or_default();
+        if let Some(pat) = &p.pattern {
+            w.push_str(&format!(
+                "{}matching {pat}",
+                if w.is_empty() { "" } else { ", " }
+            ));
+        }
+        w
+    };
+    match missing {
+        [p] => {
+            let w = what(p);
+            let w = if w.is_empty() { w } else { format!(" ({w})") };
+            format!("param `{}` is required{w}; give it with {}", p.name, how(p))
+        }
+        _ => {
+            let names: Vec<&str> = missing.iter().map(|p| p.name.as_str()).collect();
+            let mut text = format!(
+                "{} params are required and not given: {}; give them with",
+                missing.len(),
+                names.join(", ")
+            );
+            for p in missing {
+                let w = what(p);
+                text.push_str(&format!("\n  {}", how(p)));
+                if !w.is_empty() {
+                    text.push_str(&format!("  {w}"));
+                }
+            }
+            text
+        }
+    }
 }
 
 impl From<crate::log::reader::FindError> for Error {

@@ -15,7 +15,7 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Run,
@@ -29,7 +29,7 @@ pub enum Kind {
     Manual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     Stdout,
@@ -118,6 +118,9 @@ pub enum PromptKind {
     /// On resume, a step whose processes are still running (the executor was killed):
     /// wait for them, or stop them.
     Running,
+    /// Ctrl-C on a terminal: stop here, roll back the completed steps, or carry on. A
+    /// question about the whole run: its `prompt_opened` names no step.
+    Interrupt,
 }
 
 /// How much a notice matters.
@@ -149,6 +152,10 @@ pub enum Answer {
     Run,
     Stop,
     Wait,
+    /// At an interrupt: stop, and roll back the steps that completed.
+    RollBack,
+    /// At an interrupt: go on as if it had not happened.
+    CarryOn,
 }
 
 impl Answer {
@@ -163,6 +170,8 @@ impl Answer {
             Answer::Run => "run",
             Answer::Stop => "stop",
             Answer::Wait => "wait",
+            Answer::RollBack => "roll_back",
+            Answer::CarryOn => "carry_on",
         }
     }
 }
@@ -217,6 +226,12 @@ pub enum Event {
         /// The runbook's `service`, else the alert's `service` label.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         service: Option<String>,
+        /// Every step id in run order: a review lists the steps the run never reached.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        steps: Vec<String>,
+        /// The run's `timeout` in ms, counted from this record (the display's deadline).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     StepStarted {
         step: String,
@@ -225,6 +240,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         command: Option<String>,
         phase: Phase,
+        /// The last attempt this start may lead to (its `retries` allow), when above 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_attempt: Option<u32>,
+        /// The step's `timeout` in ms, for each attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// A manual step's instructions as rendered (secrets as `***`): what the person read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instructions: Option<String>,
     },
     /// The step's process group exists: where to find it if the executor dies. Written
     /// right after the spawn (`step_started` is on disk before it).
@@ -272,11 +296,14 @@ pub enum Event {
     },
     /// A question is on screen; only one at a time.
     PromptOpened {
+        /// Absent for a question about the whole run (`interrupt`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         step: String,
         prompt: PromptKind,
     },
     /// The question was answered, or taken back (`answer` absent).
     PromptClosed {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         step: String,
         prompt: PromptKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,6 +331,9 @@ pub enum Event {
         /// `--from STEP`: this step and everything after it run again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
+        /// The run's `timeout` in ms, counted anew from this record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     RunFinished {
         status: RunStatus,

@@ -50,15 +50,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Exec(args) => commands::exec::exec(&config, args),
         Command::Resume(args) => commands::exec::resume(&config, args),
         Command::Log { command } => match command {
-            LogCommand::List { runbook, json } => {
-                log_dir().and_then(|d| review::log_cmd::list(&d, runbook.as_deref(), *json))
+            LogCommand::List {
+                runbook,
+                status,
+                json,
+                ..
+            } => {
+                log_dir().and_then(|d| review::log_cmd::list(&d, runbook.as_deref(), status, *json))
             }
-            LogCommand::Show { run } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
+            LogCommand::Show { run, .. } => log_dir().and_then(|d| review::log_cmd::show(&d, run)),
         },
         Command::Report(args) => log_dir().and_then(|d| review::report::report(&d, args)),
         Command::Stats(args) => log_dir().and_then(|d| review::stats::stats(&d, args)),
         Command::Serve(args) => commands::serve(&config, args),
         Command::Alerts(args) => commands::alerts(&config, args),
+        Command::Completions(args) => commands::completions(args.shell),
+        Command::Man => commands::man(),
     };
     match result {
         Ok(code) => code,

@@ -109,7 +109,8 @@ fn a_missing_directory_is_an_error() {
     Test::new()
         .args(&["--dir", "nowhere", "check"])
         .status(2)
-        .stderr("error: the runbooks directory nowhere does not exist (set --dir or RUNBOOK_DIR)\n")
+        .stderr_has("error: the runbooks directory /")
+        .stderr_has("/nowhere does not exist; name the directory with --dir DIR or RUNBOOK_DIR=DIR")
         .run();
 }
 

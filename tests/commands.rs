@@ -193,7 +193,7 @@ fn graph_mermaid() {
         .args(&["graph", "db-failover"])
         .stdout(
             r#"---
-title: Fail over the primary
+title: "Fail over the primary"
 ---
 flowchart TD
     s0["check-lag: Check replication lag"]

@@ -406,7 +406,7 @@ fn bad_vars_are_refused_before_anything_runs() {
     let cases: [(&[&str], &str); 5] = [
         (
             &[],
-            "error: param `replica` is required; give it with --var replica=VALUE\n",
+            "error: param `replica` is required (matching ^db-[0-9]+$); give it with --var replica=VALUE\n",
         ),
         (
             &["--var", "replica=db-x"],
@@ -843,7 +843,7 @@ fn detected_at_is_recorded_and_checked() {
     exec(&runbook_with("[[step]]\nid = \"a\"\nrun = \"true\"\n"))
         .args(&["--detected-at", "yesterday-ish"])
         .status(2)
-        .stderr_has("error: --detected-at `yesterday-ish`: neither RFC 3339")
+        .stderr_has("error: --detected-at `yesterday-ish`: not a time: use 10:05, 03:12:45")
         .run();
 }
 

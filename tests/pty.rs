@@ -1,6 +1,6 @@
-//! `runbook exec` in a real pseudo-terminal (expectrl): the dialoguer prompts are driven
-//! with key presses as an operator would, and the run is judged by its exit status, what
-//! reached the terminal and its JSONL log.
+//! `runbook exec` in a real pseudo-terminal (expectrl): the prompts are driven with key
+//! presses as an operator would, and the run is judged by its exit status, what reached
+//! the terminal (as text, and as a terminal would show it: vt100) and its JSONL log.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const ENTER: &str = "\r";
 const DOWN: &str = "\x1b[B";
 const CTRL_C: &str = "\x03";
+/// The terminal's size in the tests: wide enough for a status line, tall enough that
+/// nothing scrolls away from [`Pty::screen`].
+const COLS: u16 = 100;
+const ROWS: u16 = 200;
 
 /// One `runbook exec x` in a pseudo-terminal, with everything it printed so far.
 struct Pty {
@@ -31,6 +35,11 @@ impl Pty {
     /// Writes `runbooks/x.toml` into a fresh directory and starts
     /// `runbook --dir .../runbooks --log-dir .../logs exec x` in a pseudo-terminal.
     fn start(runbook: &str) -> Self {
+        Self::start_with(runbook, &[])
+    }
+
+    /// [`Pty::start`] with more arguments after `exec x`.
+    fn start_with(runbook: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let runbooks = dir.path().join("runbooks");
         std::fs::create_dir(&runbooks).unwrap_or_else(|e| panic!("mkdir: {e}"));
@@ -43,6 +52,7 @@ impl Pty {
             .arg("--log-dir")
             .arg(dir.path().join("logs"))
             .args(["exec", "x"])
+            .args(args)
             .current_dir(dir.path())
             .env_remove("RUNBOOK_DIR")
             .env_remove("RUNBOOK_LOG_DIR")
@@ -51,6 +61,7 @@ impl Pty {
             .env("NO_COLOR", "1")
             .env("TERM", "xterm");
         let mut session = Session::spawn(cmd).unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+        let _ = session.get_process_mut().set_window_size(COLS, ROWS);
         session.set_expect_timeout(Some(TIMEOUT));
         Pty {
             dir,
@@ -101,22 +112,52 @@ impl Pty {
             .unwrap_or_else(|e| panic!("send {keys:?}: {e}"));
     }
 
-    /// Waits for the Select prompt that follows `header`, then moves `down` items down
-    /// and presses Enter.
-    fn choose(&mut self, header: &str, down: usize) {
+    /// Waits for the question that follows `header` and its menu, then presses `keys`.
+    fn answer(&mut self, header: &str, keys: &str) {
         self.expect(header);
-        self.expect("answer");
+        self.expect("❯ ");
+        self.send(keys);
+    }
+
+    /// Waits for the question that follows `header`, then moves `down` items down with the
+    /// arrow key and presses Enter.
+    fn choose(&mut self, header: &str, down: usize) {
+        self.answer(header, "");
         for _ in 0..down {
             self.send(DOWN);
         }
         self.send(ENTER);
     }
 
-    /// Waits for the text prompt `prompt`, types `text` and presses Enter.
+    /// Adds a note with `n` at the menu of the question on screen.
+    fn note(&mut self, text: &str) {
+        self.expect("n adds a note");
+        self.send("n");
+        self.expect("note: ");
+        self.send(text);
+        self.send(ENTER);
+        self.expect("(n changes it)");
+    }
+
+    /// Waits for the line prompt `prompt`, types `text` and presses Enter.
     fn type_line(&mut self, prompt: &str, text: &str) {
         self.expect(prompt);
         self.send(text);
         self.send(ENTER);
+    }
+
+    /// The terminal as a person sees it at the end: every byte so far through a vt100
+    /// emulator, its rows trimmed.
+    fn screen(&self) -> String {
+        let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
+        parser.process(&self.screen);
+        let rows: Vec<String> = parser
+            .screen()
+            .rows(0, COLS)
+            .map(|r| r.trim_end().to_string())
+            .collect();
+        rows.join("\n").trim_end().to_string()
     }
 
     /// Reads to the end of the output and returns the exit code.
@@ -215,8 +256,10 @@ Check it no longer answers.
 """
 "#,
     ));
-    pty.choose("manual step fence: Fence the old primary", 0);
-    pty.type_line("note (optional)", "powered off by hand");
+    pty.answer("manual step fence: Fence the old primary", "");
+    pty.note("powered off by hand");
+    pty.send("d");
+    pty.expect("✔ done (note: powered off by hand)");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 0, "exit status\n--- screen:\n{screen}");
@@ -260,9 +303,9 @@ id = "announce"
 run = "echo got {{who}}"
 "#,
     ));
-    pty.choose("manual step fence: fence", 0);
-    pty.type_line("who", "Ada Lovelace");
-    pty.type_line("note (optional)", "");
+    // Two interactions: the key, then the value.
+    pty.answer("manual step fence: fence", "d");
+    pty.type_line("who: ", "Ada Lovelace");
     // The value has a space: it reaches the shell as one quoted word.
     pty.expect("got Ada Lovelace");
     let code = pty.finish();
@@ -308,8 +351,12 @@ run = "echo after the promotion"
 #[test]
 fn a_confirmed_step_can_be_skipped() {
     let mut pty = Pty::start(&runbook_with(CONFIRMED));
-    pty.choose("confirm step promote: Promote the replica", 1);
-    pty.type_line("note (optional)", "not needed");
+    pty.answer("confirm step promote: Promote the replica", "");
+    pty.note("not needed");
+    // The arrows and Enter work as well as the keys.
+    pty.send(DOWN);
+    pty.send(ENTER);
+    pty.expect("✔ skip (note: not needed)");
     pty.expect("after the promotion");
     let code = pty.finish();
     let screen = pty.text();
@@ -341,8 +388,9 @@ fn a_confirmed_step_can_be_skipped() {
 #[test]
 fn a_confirmed_step_can_abort_the_run() {
     let mut pty = Pty::start(&runbook_with(CONFIRMED));
-    pty.choose("confirm step promote: Promote the replica", 2);
-    pty.type_line("note (optional)", "wrong replica");
+    pty.answer("confirm step promote: Promote the replica", "");
+    pty.note("wrong replica");
+    pty.send("a");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 1, "exit status\n--- screen:\n{screen}");
@@ -400,7 +448,7 @@ fn ctrl_c_interrupts_a_running_step() {
         r#"
 [[step]]
 id = "wait"
-run = "echo $$ > TMP/pid; echo sleeping now; exec sleep 30"
+run = "echo $$ > TMP/pid; echo sleeping \"now\"; exec sleep 30"
 
 [[step]]
 id = "never"
@@ -419,10 +467,27 @@ run = "echo never"
     );
     let pressed = Instant::now();
     pty.send(CTRL_C);
+    // On a terminal, Ctrl-C asks first; the step runs on meanwhile.
+    pty.answer("Ctrl-C: stop here", "");
+    assert!(
+        matches!(proc_state(pid), Some(s) if s != 'Z'),
+        "the step runs on while the question is asked"
+    );
+    pty.send("s");
     let code = pty.finish();
     let took = pressed.elapsed();
     let screen = pty.text();
     assert_eq!(code, 130, "exit status\n--- screen:\n{screen}");
+    // Nothing of the live display is left behind: no spinner, no status line.
+    let seen = pty.screen();
+    assert!(
+        !seen.contains(|c| ('\u{2801}'..='\u{28ff}').contains(&c)) && !seen.contains("· "),
+        "a stale spinner or status line:\n{seen}"
+    );
+    assert!(
+        seen.contains("sleeping now\n") && seen.ends_with(".jsonl"),
+        "{seen}"
+    );
     assert!(
         took < Duration::from_secs(10),
         "Ctrl-C ends the run well before the sleep would ({took:?})\n--- screen:\n{screen}"
@@ -458,8 +523,7 @@ run = "test -e TMP/again || { touch TMP/again; echo first try fails; exit 3; }"
 on_failure = "prompt"
 "#,
     ));
-    pty.choose("step flaky (Flaky check) failed with exit code 3", 0);
-    pty.type_line("note (optional)", "try once more");
+    pty.answer("step flaky (Flaky check) failed with exit code 3", "r");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 0, "exit status\n--- screen:\n{screen}");
@@ -493,10 +557,8 @@ run = "echo promoted"
 confirm = true
 "#,
     ));
-    pty.choose("confirm step promote: promote", 2);
-    pty.type_line("note (optional)", "");
+    pty.answer("confirm step promote: promote", "a");
     pty.choose("roll back step drain: Drain traffic", 0);
-    pty.type_line("note (optional)", "");
     let code = pty.finish();
     let screen = pty.text();
     assert_eq!(code, 1, "exit status\n--- screen:\n{screen}");
@@ -556,7 +618,7 @@ run = "sleep 1; echo from bg"
 needs = []
 "#,
     ));
-    pty.expect("  abort");
+    pty.expect("a abort");
     wait_for_log(&pty, "bg's step_finished", |log| {
         !events(log, "step_finished", Some("bg")).is_empty()
     });
@@ -564,11 +626,10 @@ needs = []
     // absence cannot be expected).
     std::thread::sleep(Duration::from_millis(500));
     pty.send(ENTER);
-    pty.type_line("note (optional)", "");
     let code = pty.finish();
     let raw = String::from_utf8_lossy(&pty.screen).into_owned();
     assert_eq!(code, 0, "exit status\n--- screen:\n{}", pty.text());
-    let answered = raw.find("✔ answer").unwrap_or(usize::MAX);
+    let answered = raw.find("✔ done").unwrap_or(usize::MAX);
     let status = raw.find("ok bg").unwrap_or(0);
     assert!(
         status > answered,
@@ -587,7 +648,7 @@ id = "fence"
 manual = "Do it."
 "#,
     ));
-    pty.expect("  abort");
+    pty.expect("a abort");
     let pid = pty.session.get_process().pid().as_raw();
     let tty = std::fs::read_link(format!("/proc/{pid}/fd/2"))
         .unwrap_or_else(|e| panic!("the terminal of {pid}: {e}"));
@@ -616,4 +677,317 @@ manual = "Do it."
         raw.rfind("\x1b[?25h") > raw.rfind("\x1b[?25l"),
         "the cursor is shown again:\n{raw:?}"
     );
+}
+
+/// Required params left out are asked for on a terminal, each with its description and
+/// pattern, a wrong value asked again, rather than failing once per param.
+#[test]
+fn missing_params_are_asked_for_on_a_terminal() {
+    let mut pty = Pty::start(
+        r#"[runbook]
+title = "Roll back"
+
+[params.namespace]
+description = "Kubernetes namespace"
+required = true
+
+[params.deployment]
+description = "Deployment to roll back"
+required = true
+pattern = "^[a-z0-9-]+$"
+
+[[step]]
+id = "undo"
+run = "echo rolling back {{namespace}}/{{deployment}}"
+"#,
+    );
+    pty.expect("x needs 2 params that were not given");
+    pty.expect("namespace: Kubernetes namespace");
+    pty.type_line("namespace", "prod");
+    pty.expect("deployment: Deployment to roll back; must match ^[a-z0-9-]+$");
+    pty.type_line("deployment", "Bad Name");
+    pty.expect("does not match");
+    // dialoguer keeps what was typed: clear it, then type a good one.
+    pty.send(&"\x7f".repeat(8));
+    pty.send("web");
+    pty.send(ENTER);
+    pty.expect("rolling back prod/web");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let started = events(&log, "run_started", None);
+    assert_eq!(started[0]["params"]["deployment"], "web", "{log:#?}");
+}
+
+/// The live screen: each command as it starts, the spinner's attempt and time against its
+/// timeout, the line a step is still writing (shown before it ends), and the status line
+/// with the incident clock, what runs and the next deadline.
+#[test]
+fn the_live_screen_shows_commands_attempts_partial_lines_and_the_status_line() {
+    let mut pty = Pty::start_with(
+        r#"[runbook]
+title = "Wait"
+timeout = "10m"
+
+[[step]]
+id = "wait"
+run = "printf 'waiting for replica...'; sleep 3; echo ' ok'"
+timeout = "30s"
+retries = 2
+"#,
+        &["--detected-at", "10m ago"],
+    );
+    pty.expect("$ printf 'waiting for replica...'; sleep 3; echo ' ok'");
+    let started = Instant::now();
+    pty.expect("│ waiting for replica...");
+    let shown = started.elapsed();
+    assert!(
+        shown < Duration::from_millis(2500),
+        "the unfinished line is shown while the step sleeps ({shown:?})"
+    );
+    pty.expect("wait  attempt 1 of 3, ");
+    pty.expect("s of 30s");
+    pty.expect("incident 10m ");
+    pty.expect("running wait ");
+    pty.expect("wait times out in ");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(seen.contains("\nwaiting for replica... ok\n"), "{seen}");
+}
+
+#[test]
+fn a_retry_shows_its_attempt_on_the_spinner() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "flaky"
+run = "test -e TMP/m || { touch TMP/m; exit 1; }; sleep 2"
+retries = 2
+retry_delay = "100ms"
+timeout = "20s"
+"#,
+    ));
+    pty.expect("flaky  attempt 2 of 3, ");
+    pty.expect(" of 20s");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(
+        seen.contains("  -> flaky: attempt 2 of 3 (timeout 20s)"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen.matches("$ test -e").count(),
+        1,
+        "the command once: {seen}"
+    );
+}
+
+/// While a question is on screen, output of other steps waits, but is counted on the
+/// prompt's status line, and a failure elsewhere is printed above the prompt at once.
+#[test]
+fn a_prompt_counts_the_output_it_holds_and_shows_a_failure_at_once() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+title = "Fence the old primary"
+manual = "Do it."
+needs = []
+
+[[step]]
+id = "bg"
+run = "for i in 1 2 3; do echo line $i; sleep 0.3; done; echo broken >&2; exit 4"
+needs = []
+"#,
+    ));
+    pty.answer("manual step fence: Fence the old primary", "");
+    pty.expect("lines of output held");
+    pty.expect("FAILED bg");
+    pty.expect("while you were at the prompt for fence");
+    // The prompt is drawn again below what was printed, and still answers.
+    pty.expect("❯ d done");
+    pty.send("d");
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    let failed = seen.find("FAILED bg").unwrap_or(usize::MAX);
+    let answered = seen.find("✔ done").unwrap_or(0);
+    assert!(
+        failed < answered,
+        "the failure is above the answer:\n{seen}"
+    );
+    let held = seen.find("line 3").unwrap_or(0);
+    assert!(
+        held > answered,
+        "the held output follows the answer:\n{seen}"
+    );
+}
+
+#[test]
+fn ctrl_c_then_carry_on_lets_the_run_go_on() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "slow"
+run = "echo \"started\"; sleep 2; echo \"finished\""
+"#,
+    ));
+    pty.expect("started");
+    pty.send(CTRL_C);
+    pty.answer("Ctrl-C: stop here", "c");
+    pty.expect("carrying on");
+    pty.expect("finished");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let closed = events(&log, "prompt_closed", None);
+    assert_eq!(closed.len(), 1, "{log:#?}");
+    assert_eq!(closed[0]["prompt"], "interrupt");
+    assert_eq!(closed[0]["answer"], "carry_on");
+    assert!(closed[0].get("step").is_none(), "{log:#?}");
+    assert_eq!(finished(&log, "slow")["status"], "succeeded");
+    assert_eq!(run_status(&log), "succeeded");
+}
+
+#[test]
+fn ctrl_c_then_roll_back_undoes_the_completed_steps() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "drain"
+run = "echo drained"
+rollback = "touch TMP/undone"
+
+[[step]]
+id = "long"
+run = "echo long \"running\"; sleep 30"
+"#,
+    ));
+    pty.expect("long running");
+    pty.send(CTRL_C);
+    pty.answer(
+        "completed steps that can be rolled back, newest first: drain",
+        "r",
+    );
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    assert!(pty.path().join("undone").exists(), "{}", pty.text());
+    let log = pty.log();
+    assert_eq!(run_status(&log), "aborted");
+    assert_eq!(finished(&log, "long")["status"], "aborted");
+    let rollback: Vec<&Value> = events(&log, "step_finished", Some("drain"))
+        .into_iter()
+        .filter(|e| e["phase"] == "rollback")
+        .collect();
+    assert_eq!(rollback.len(), 1, "{log:#?}");
+    assert_eq!(rollback[0]["status"], "succeeded");
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "stubborn"
+run = "trap '' TERM; echo $$ > TMP/pid; echo ignoring \"TERM\"; sleep 30"
+"#,
+    ));
+    pty.expect("ignoring TERM");
+    pty.send(CTRL_C);
+    pty.answer("Ctrl-C: stop here", "");
+    let pressed = Instant::now();
+    pty.send(CTRL_C);
+    let code = pty.finish();
+    let took = pressed.elapsed();
+    assert_eq!(code, 130, "--- screen:\n{}", pty.text());
+    assert!(
+        took < Duration::from_millis(2500),
+        "killed at once, not after TERM's grace: {took:?}"
+    );
+    let log = pty.log();
+    assert_eq!(run_status(&log), "interrupted");
+    assert_eq!(finished(&log, "stubborn")["status"], "aborted");
+}
+
+/// Ctrl-C at a manual step's prompt asks too; carrying on puts the step's question again,
+/// and it is the same start of the step.
+#[test]
+fn ctrl_c_at_a_prompt_and_carry_on_asks_the_question_again() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+title = "Fence the old primary"
+manual = "Power off db-1."
+"#,
+    ));
+    pty.answer("manual step fence: Fence the old primary", CTRL_C);
+    pty.answer("Ctrl-C: stop here", "c");
+    pty.answer("manual step fence: Fence the old primary", "y");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    assert_eq!(
+        events(&log, "step_started", Some("fence")).len(),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(finished(&log, "fence")["answer"], "done");
+}
+
+/// A drill with --yes reads out every manual step's instructions, wrapped to the terminal
+/// with their indentation.
+#[test]
+fn a_rehearsal_with_yes_shows_the_instructions_wrapped() {
+    let mut pty = Pty::start_with(
+        r#"[runbook]
+title = "Drill"
+
+[[step]]
+id = "fence"
+manual = """
+Power off the old primary from the console of the hosting provider, then check from every application host that it no longer answers on port 5432.
+"""
+"#,
+        &["--dry-run", "--yes"],
+    );
+    pty.expect("manual step fence:");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(
+        seen.contains("\n    Power off the old primary from the console of the hosting provider, then check from every\n    application host that it no longer answers on port 5432."),
+        "{seen}"
+    );
+    assert!(seen.contains("rehearsal finished in "), "{seen}");
+}
+
+/// A step that ends in the middle of a line while a prompt is up: once the prompt closes,
+/// its held output is shown with the line ended, and its end on a line of its own.
+#[test]
+fn an_unfinished_line_held_during_a_prompt_is_ended_after_it() {
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "fence"
+manual = "Do it."
+needs = []
+
+[[step]]
+id = "bg"
+run = "sleep 0.3; printf 'half a line'"
+needs = []
+"#,
+    ));
+    pty.answer("manual step fence: fence", "");
+    wait_for_log(&pty, "bg's step_finished", |log| {
+        !events(log, "step_finished", Some("bg")).is_empty()
+    });
+    pty.send("d");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let seen = pty.screen();
+    assert!(seen.contains("\nhalf a line\n  ok bg in "), "{seen}");
 }

@@ -32,10 +32,10 @@ fn mermaid(rb: &Runbook) -> String {
     // Node ids are positional: step ids may contain `-`, which Mermaid reads as an edge.
     let mut out = format!(
         "---\ntitle: {}\n---\nflowchart TD\n",
-        rb.title.replace('\n', " ")
+        yaml_string(&rb.title)
     );
     for &i in &rb.order {
-        let text = label(rb, i).replace('"', "#quot;");
+        let text = mermaid_label(&label(rb, i));
         if rb.steps[i].is_manual() {
             out.push_str(&format!("    s{i}[/\"{text}\"/]:::manual\n"));
         } else {
@@ -48,6 +48,43 @@ fn mermaid(rb: &Runbook) -> String {
         }
     }
     out.push_str("    classDef manual fill:#fde68a,stroke:#b45309\n");
+    out
+}
+
+/// The title in Mermaid's front matter, which is YAML: a double-quoted scalar, so that
+/// `Demo: a tour` is not read as a mapping (Mermaid 11 refuses the whole diagram then).
+fn yaml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A node label inside `["..."]`: Mermaid ends it at `"`, reads `#name;` as an entity, a
+/// leading backtick as Markdown and `<...>` as HTML, so those become entity codes.
+fn mermaid_label(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            '`' => out.push_str("#96;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '&' => out.push_str("#amp;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -89,4 +126,25 @@ fn dot(rb: &Runbook) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_yaml_strings() {
+        assert_eq!(yaml_string("Demo: a tour"), r#""Demo: a tour""#);
+        assert_eq!(yaml_string(r#"a "b" \ c"#), r#""a \"b\" \\ c""#);
+        assert_eq!(yaml_string("two\nlines"), r#""two lines""#);
+        assert_eq!(yaml_string("bell\u{7}"), r#""bell\u0007""#);
+    }
+
+    #[test]
+    fn labels_keep_mermaid_syntax_out() {
+        assert_eq!(
+            mermaid_label(r#"say "hi" #1; `x` <b>&"#),
+            "say #quot;hi#quot; #35;1; #96;x#96; #lt;b#gt;#amp;"
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod check;
 pub mod exec;
 mod graph;
 mod list;
+mod manual;
 mod serve;
 mod show;
 
@@ -16,7 +17,8 @@ use std::io::Write;
 pub(crate) use alerts::alerts;
 pub(crate) use check::check;
 pub(crate) use graph::graph;
-pub(crate) use list::list;
+pub(crate) use list::{list, table_of};
+pub(crate) use manual::{completions, man};
 pub(crate) use serve::serve;
 pub(crate) use show::show;
 

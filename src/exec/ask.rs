@@ -3,6 +3,8 @@
 //! (`crate::terminal::prompt`); the executor only needs a [`Prompter`].
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::event::{Answer, PromptKind};
 
@@ -19,12 +21,20 @@ pub(crate) struct Question {
     pub ask: Option<String>,
     /// In doubt: when the step started.
     pub started: Option<String>,
+    /// Which question this is in the run (1, 2, ...): a prompter gives up on it once the
+    /// executor's [`Withdrawn`] reaches this number.
+    pub seq: u64,
+    /// Interrupt: whether completed steps can be rolled back (else only stop or carry on).
+    pub can_roll_back: bool,
 }
 
 impl Question {
     /// The answers on offer, the default first.
     pub(crate) fn choices(&self) -> &'static [Answer] {
-        choices(self.kind)
+        match self.kind {
+            PromptKind::Interrupt if !self.can_roll_back => &[Answer::Stop, Answer::CarryOn],
+            kind => choices(kind),
+        }
     }
 
     /// What `done` / `yes` / `y` mean here: for a step in doubt, that it completed;
@@ -48,6 +58,7 @@ pub(crate) fn choices(kind: PromptKind) -> &'static [Answer] {
             &[Answer::Retry, Answer::Done, Answer::Skip, Answer::Abort]
         }
         PromptKind::Running => &[Answer::Wait, Answer::Stop],
+        PromptKind::Interrupt => &[Answer::Stop, Answer::RollBack, Answer::CarryOn],
     }
 }
 
@@ -79,13 +90,26 @@ pub(crate) enum PromptError {
     /// The terminal went away while the question was on it.
     #[error("the terminal hung up")]
     HangUp,
+    /// The executor took the question back (see [`Withdrawn`]) before it was answered.
+    #[error("the question was taken back")]
+    Withdrawn,
     #[error("cannot read the answer: {0}")]
     Io(#[from] io::Error),
 }
 
+/// Questions taken back: every question whose `seq` is at most this number. A prompter
+/// that can give up on a question (a terminal) watches it while it waits, so the executor
+/// can put another question (after Ctrl-C, say) without waiting for an answer.
+pub(crate) type Withdrawn = Arc<AtomicU64>;
+
 /// Puts questions to a person; blocks until they answer.
 pub(crate) trait Prompter: Send {
     fn ask(&mut self, q: &Question) -> Result<Reply, PromptError>;
+
+    /// What this prompter watches for questions taken back, if it can give up on one.
+    fn withdrawn(&self) -> Option<Withdrawn> {
+        None
+    }
 }
 
 /// What an answer decides, whatever the question: the same four outcomes in other words.
@@ -107,7 +131,8 @@ pub(crate) enum Verdict {
 pub(crate) fn verdict(kind: PromptKind, answer: Answer) -> Verdict {
     match (kind, answer) {
         (_, Answer::Skip) => Verdict::Skip,
-        (_, Answer::Abort | Answer::Stop) => Verdict::Abort,
+        (_, Answer::Abort | Answer::Stop | Answer::RollBack) => Verdict::Abort,
+        (_, Answer::CarryOn) => Verdict::Go,
         (PromptKind::Manual, _) => Verdict::Done,
         (PromptKind::InDoubt | PromptKind::Stopped, Answer::Done | Answer::Yes) => Verdict::Done,
         (_, Answer::Retry | Answer::Run | Answer::Yes | Answer::Done | Answer::Wait) => Verdict::Go,
@@ -144,6 +169,9 @@ mod tests {
             (PromptKind::Stopped, Answer::Abort, Abort),
             (PromptKind::Running, Answer::Wait, Go),
             (PromptKind::Running, Answer::Stop, Abort),
+            (PromptKind::Interrupt, Answer::Stop, Abort),
+            (PromptKind::Interrupt, Answer::RollBack, Abort),
+            (PromptKind::Interrupt, Answer::CarryOn, Go),
         ];
         for (kind, answer, want) in table {
             assert!(choices(kind).contains(&answer), "{kind:?} {answer:?}");

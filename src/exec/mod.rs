@@ -5,6 +5,7 @@
 //! display is a sink given from outside, and so is the prompter.
 
 pub(crate) mod ask;
+mod detected_at;
 pub(crate) mod emit;
 mod executor;
 mod lock;
@@ -87,6 +88,7 @@ pub(crate) fn start(
                 run_id: opts.run_id.clone(),
                 operator: opts.operator.clone(),
                 from: prepared.from.clone(),
+                timeout_ms: prepared.rb.timeout.map(|t| t.as_millis() as u64),
             };
             (log, first)
         }
@@ -156,6 +158,8 @@ fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
             let alert = prepared.alert.as_ref()?;
             alert.labels.get("service").cloned()
         }),
+        steps: rb.order.iter().map(|&i| rb.steps[i].id.clone()).collect(),
+        timeout_ms: rb.timeout.map(|t| t.as_millis() as u64),
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct Options {
     pub start_at: Option<StartAt>,
     /// `--diagnose`: a rehearsal that asks no one (manual steps are left waiting).
     pub diagnose: bool,
+    /// A person at a terminal: Ctrl-C asks what to do rather than stopping at once.
+    pub ask_on_interrupt: bool,
 }
 
 /// Where the run's log goes.
@@ -74,8 +76,8 @@ pub(crate) struct Prepared {
 }
 
 /// `runbook exec`.
-pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> {
-    let found = lookup::find(&config.dir, &args.name)?;
+pub(crate) fn exec(config: &Config, name: &str, args: &ExecArgs) -> Result<Prepared, Error> {
+    let found = lookup::find(&config.dir, name)?;
     let rb = crate::runbook::load(&found.path, &found.name)?;
     let plan = Plan::new(&rb);
     let start_at = match &args.start_at {
@@ -100,7 +102,7 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         .detected_at
         .as_deref()
         .map(|t| {
-            parse_time(t, now).map_err(|problem| Error::Flag {
+            super::detected_at::parse(t, now, &chrono::Local).map_err(|problem| Error::Flag {
                 flag: "detected-at",
                 value: t.to_string(),
                 problem,
@@ -122,6 +124,7 @@ pub(crate) fn exec(config: &Config, args: &ExecArgs) -> Result<Prepared, Error> 
         operator: operator_name(args.flags.operator.as_deref()),
         start_at,
         diagnose: args.diagnose,
+        ask_on_interrupt: config.interactive && !args.diagnose,
     };
     let log_dir = config.log_dir()?.to_path_buf();
     let mut prepared = assemble(rb, opts, &params, log_dir.clone(), LogPlace::New(log_dir));
@@ -193,6 +196,7 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         operator: operator_name(args.flags.operator.as_deref()),
         start_at: None,
         diagnose: false,
+        ask_on_interrupt: config.interactive,
     };
     let place = LogPlace::Existing {
         path: found.path.clone(),
@@ -329,6 +333,7 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
         given.push((k.to_string(), val.to_string()));
     }
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for p in &rb.params {
         let from_var = given
             .iter()
@@ -343,21 +348,8 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             (Some(v), _, _) | (None, Some(v), _) => v,
             (None, None, Some(d)) => d.clone(),
             (None, None, None) if p.required => {
-                let env = p
-                    .env
-                    .as_ref()
-                    .map(|e| format!(" (or set ${e})"))
-                    .unwrap_or_default();
-                let what = p
-                    .description
-                    .as_ref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
-                return Err(ParamError::Missing {
-                    name: p.name.clone(),
-                    what,
-                    env,
-                });
+                missing.push(p.clone());
+                continue;
             }
             (None, None, None) => String::new(),
         };
@@ -385,28 +377,10 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             secret: p.secret,
         });
     }
+    if !missing.is_empty() {
+        return Err(ParamError::Missing(missing));
+    }
     Ok(out)
-}
-
-/// TIME for `--detected-at`: RFC 3339, or relative such as `15m ago`.
-fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Some(ago) = s.strip_suffix("ago") {
-        let d = humantime::parse_duration(ago.trim()).map_err(|e| e.to_string())?;
-        let d = chrono::Duration::from_std(d).map_err(|_| "too long ago".to_string())?;
-        return now
-            .checked_sub_signed(d)
-            .ok_or_else(|| "too long ago".to_string());
-    }
-    let t = DateTime::parse_from_rfc3339(s)
-        .map_err(|e| {
-            format!("neither RFC 3339 (2026-11-26T03:12:00Z) nor relative (15m ago): {e}")
-        })?
-        .with_timezone(&Utc);
-    if t > now + chrono::Duration::seconds(60) {
-        return Err("in the future".to_string());
-    }
-    Ok(t)
 }
 
 /// A run id that sorts by start time: UTC time to the millisecond and a random suffix.

@@ -18,6 +18,16 @@ pub(crate) const GRACE: Duration = Duration::from_secs(3);
 /// How long to keep reading after the shell exits, for output still in the pipes. A
 /// background process that keeps the pipes open is not waited for beyond this.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Output that stops this long without ending its line is shown as it stands.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// What a running step's pipes give.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Piece<'a> {
+    Data(Stream, &'a [u8]),
+    /// Nothing came for a little while: an unfinished line may be shown now.
+    Quiet,
+}
 
 /// What the executor asks of running steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +85,12 @@ fn signal_group(pgid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
 
-/// Runs `spec`: tells `on_spawn` the process group once it exists, and hands every chunk
-/// of output to `on_output` as it arrives.
+/// Runs `spec`: tells `on_spawn` the process group once it exists, hands every chunk of
+/// output to `on_output` as it arrives, and says when output has gone quiet.
 pub(crate) async fn run(
     spec: &Spec,
     on_spawn: impl FnOnce(u32),
-    mut on_output: impl FnMut(Stream, &[u8]),
+    mut on_output: impl FnMut(Piece<'_>),
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
     // The full path: a bare `sh` is looked for in every PATH directory before each spawn.
@@ -113,6 +123,7 @@ pub(crate) async fn run(
     let mut ended_by: Option<Outcome> = None;
     let mut kill_at: Option<Instant> = None;
     let mut drain_until: Option<Instant> = None;
+    let mut quiet_at: Option<Instant> = None;
     let mut cancel_open = true;
     let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
 
@@ -137,13 +148,23 @@ pub(crate) async fn run(
         }
         tokio::select! {
             n = read_some(&mut out, &mut buf_out) => match n {
-                Ok(n) if n > 0 => on_output(Stream::Stdout, &buf_out),
+                Ok(n) if n > 0 => {
+                    on_output(Piece::Data(Stream::Stdout, &buf_out));
+                    quiet_at = Some(Instant::now() + QUIET);
+                }
                 _ => out = None,
             },
             n = read_some(&mut err, &mut buf_err) => match n {
-                Ok(n) if n > 0 => on_output(Stream::Stderr, &buf_err),
+                Ok(n) if n > 0 => {
+                    on_output(Piece::Data(Stream::Stderr, &buf_err));
+                    quiet_at = Some(Instant::now() + QUIET);
+                }
                 _ => err = None,
             },
+            _ = sleep_until(quiet_at.unwrap_or_else(far)), if quiet_at.is_some() => {
+                quiet_at = None;
+                on_output(Piece::Quiet);
+            }
             s = child.wait(), if status.is_none() => {
                 status = Some(s?);
                 drain_until = Some(Instant::now() + DRAIN);

@@ -35,6 +35,9 @@ pub(crate) struct Seed {
     pub done: Vec<(usize, StepStatus)>,
     /// Attempts already made per step.
     pub attempts: Vec<(usize, u32)>,
+    /// Steps that start over (rolled back, or after `--from`): their earlier attempts are
+    /// not retries of this execution.
+    pub restarted: Vec<usize>,
     /// Steps the operator must decide on before the run goes on, in the order to ask.
     pub undecided: Vec<Undecided>,
     /// Time since the run first started.
@@ -148,9 +151,11 @@ pub(crate) fn seed(
             continue;
         }
         if again.contains(&i) {
+            seed.restarted.push(i);
             continue;
         }
         if rolled_back.contains(&s.step.as_str()) {
+            seed.restarted.push(i);
             seed.warnings.push(format!(
                 "step {} was rolled back after the run failed: it runs again",
                 s.step

@@ -51,6 +51,21 @@ impl Masker {
         out
     }
 
+    /// How many bytes at the end of `bytes` could be the start of a secret: held back
+    /// from an unfinished line shown early, so a secret is never shown in two halves.
+    pub fn partial_secret(&self, bytes: &[u8]) -> usize {
+        self.secrets
+            .iter()
+            .filter_map(|s| {
+                let s = s.as_bytes();
+                (1..s.len().min(bytes.len() + 1))
+                    .rev()
+                    .find(|&n| bytes.ends_with(&s[..n]))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Bytes to hold back at the end of an unfinished line so a secret split across reads
     /// is not emitted in two halves.
     pub fn holdback(&self) -> usize {
@@ -120,6 +135,20 @@ impl LineSplitter {
         Some(Cow::Owned(masker.mask_bytes(&piece).into_owned()))
     }
 
+    /// The unfinished line so far, for output that went quiet without a newline (`waiting
+    /// for replica...`, a progress bar): all of it but what could be the start of a
+    /// secret, and never half a UTF-8 character.
+    pub fn flush(&mut self, masker: &Masker) -> Option<Vec<u8>> {
+        let keep = masker.partial_secret(&self.pending);
+        let cut = char_boundary_before(&self.pending, self.pending.len() - keep);
+        if cut == 0 {
+            return None;
+        }
+        let rest = self.pending.split_off(cut);
+        let piece = std::mem::replace(&mut self.pending, rest);
+        Some(masker.mask_bytes(&piece).into_owned())
+    }
+
     /// What is left at the end of the stream.
     pub fn finish(&mut self, masker: &Masker) -> Option<Vec<u8>> {
         if self.pending.is_empty() {
@@ -176,6 +205,23 @@ mod tests {
             s.push(b"\xff\xfe\n", &m).as_deref(),
             Some(&b"\xff\xfe\n"[..])
         );
+    }
+
+    #[test]
+    fn a_quiet_unfinished_line_is_flushed_but_not_half_a_secret() {
+        let m = Masker::new(["hunter2".to_string()]);
+        let mut s = LineSplitter::default();
+        assert_eq!(s.push(b"waiting for replica...", &m), None);
+        assert_eq!(s.flush(&m).as_deref(), Some(&b"waiting for replica..."[..]));
+        assert_eq!(s.flush(&m), None);
+        // `hun` could be the start of the secret: it waits for what follows.
+        assert_eq!(s.push(b" password hun", &m), None);
+        assert_eq!(s.flush(&m).as_deref(), Some(&b" password "[..]));
+        assert_eq!(s.push(b"ter2 ok\n", &m).as_deref(), Some(&b"*** ok\n"[..]));
+        // Half a character waits for its other half.
+        assert_eq!(s.push(&"50% €".as_bytes()[..6], &m), None);
+        assert_eq!(s.flush(&m).as_deref(), Some(&b"50% "[..]));
+        assert_eq!(s.finish(&m).as_deref(), Some(&"€".as_bytes()[..2]));
     }
 
     #[test]

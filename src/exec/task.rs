@@ -32,6 +32,8 @@ pub(crate) struct Task {
     pub retry_backoff: f64,
     /// When the step started (its first attempt, possibly before a failure prompt).
     pub started: Instant,
+    /// Each attempt's timeout, for the record (the process enforces the spec's).
+    pub timeout: Option<Duration>,
 }
 
 /// The end of one task (all its attempts).
@@ -92,12 +94,16 @@ impl Task {
     }
 
     fn started_event(&self, attempt: u32, command: String) -> Event {
+        let last = self.first_attempt + self.retries;
         Event::StepStarted {
             step: self.step.clone(),
             kind: Kind::Auto,
             attempt,
             command: Some(command),
             phase: self.phase,
+            last_attempt: (last > 1 && !self.dry).then_some(last),
+            timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
+            instructions: None,
         }
     }
 
@@ -137,12 +143,16 @@ impl Task {
                         boot_id: super::orphans::boot_id(),
                     });
                 },
-                |stream, bytes| {
-                    if stream == Stream::Stdout && self.capture && capture.len() < CAPTURE_LIMIT {
-                        let room = CAPTURE_LIMIT - capture.len();
-                        capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                |piece| match piece {
+                    process::Piece::Data(stream, bytes) => {
+                        if stream == Stream::Stdout && self.capture && capture.len() < CAPTURE_LIMIT
+                        {
+                            let room = CAPTURE_LIMIT - capture.len();
+                            capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                        }
+                        out.push(stream, bytes);
                     }
-                    out.push(stream, bytes);
+                    process::Piece::Quiet => out.flush(),
                 },
                 cancel.clone(),
             )
@@ -253,6 +263,15 @@ impl<'a> StepOutput<'a> {
             stream,
             bytes,
         });
+    }
+
+    /// Output went quiet: an unfinished line (`waiting for replica...`) is shown now.
+    fn flush(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if let Some(piece) = self.split[stream as usize].flush(self.masker) {
+                self.emit(stream, &piece);
+            }
+        }
     }
 
     fn finish(&mut self) {

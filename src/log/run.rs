@@ -25,6 +25,10 @@ pub(crate) struct Run {
     pub(crate) operator: String,
     pub(crate) host: String,
     pub(crate) incident: Option<String>,
+    /// The runbook's `service` (else the alert's `service` label), when the log records it.
+    pub(crate) service: Option<String>,
+    /// Every step id in run order, when the log records them.
+    pub(crate) planned: Vec<String>,
     pub(crate) detected_at: Option<DateTime<Utc>>,
     pub(crate) started: DateTime<Utc>,
     pub(crate) finished: Option<DateTime<Utc>>,
@@ -49,8 +53,6 @@ pub(crate) struct Run {
     pub(crate) alert: Option<AlertRecord>,
     /// A diagnostic rehearsal started for an alert (`exec --diagnose`).
     pub(crate) diagnostic: bool,
-    /// The runbook's service (else the alert's `service` label), as recorded.
-    pub(crate) service: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +73,11 @@ pub(crate) struct StepRun {
     /// `None` when the step started and never finished: it may or may not have run.
     pub(crate) status: Option<StepStatus>,
     pub(crate) duration_ms: Option<u64>,
+    /// Attempts of its latest execution: a step rolled back (or resumed `--from` before
+    /// it) and run again starts counting anew, for its earlier attempts were no retries.
     pub(crate) attempts: u32,
+    /// The attempt number its latest execution started after.
+    pub(crate) attempt_base: u32,
     pub(crate) exit_code: Option<i32>,
     /// The person's side (answer, operator, note, wait, value typed, value captured), as
     /// its `step_finished` recorded it.
@@ -79,6 +85,8 @@ pub(crate) struct StepRun {
     pub(crate) reason: Option<String>,
     /// The last lines of output (stdout and stderr interleaved as they came).
     pub(crate) output_tail: Vec<String>,
+    /// The last line of `output_tail` has not ended yet.
+    pub(crate) tail_open: bool,
     pub(crate) truncated_bytes: u64,
     /// The process group of its latest attempt, when the log recorded it.
     pub(crate) spawned: Option<Spawned>,
@@ -135,6 +143,7 @@ impl Run {
                 alert,
                 diagnostic,
                 service,
+                steps,
                 ..
             } => Run {
                 run_id: run_id.clone(),
@@ -146,6 +155,8 @@ impl Run {
                 operator: operator.clone(),
                 host: host.clone(),
                 incident: incident.clone(),
+                service: service.clone(),
+                planned: steps.clone(),
                 detected_at: detected_at
                     .as_deref()
                     .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
@@ -166,7 +177,6 @@ impl Run {
                 last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
                 alert: alert.as_deref().cloned(),
                 diagnostic: *diagnostic,
-                service: service.clone(),
             },
             _ => return None,
         };
@@ -182,6 +192,12 @@ impl Run {
                     let s = run.step_mut(step, *phase, *kind);
                     if s.started.is_none() || s.status.is_some() {
                         // A fresh start (or a retry after a prompt) of this step.
+                        if s.status == Some(StepStatus::Succeeded) {
+                            // It succeeded, and runs again (rolled back, or `--from`): a
+                            // new execution, not a retry.
+                            s.attempt_base = attempt.saturating_sub(1);
+                            s.attempts = 0;
+                        }
                         if s.status.is_some() {
                             s.status = None;
                             s.finished = None;
@@ -189,7 +205,7 @@ impl Run {
                         s.spawned = None;
                         s.started.get_or_insert(*ts);
                     }
-                    s.attempts = s.attempts.max(*attempt);
+                    s.attempts = s.attempts.max(attempt.saturating_sub(s.attempt_base));
                 }
                 Event::StepOutput {
                     step,
@@ -200,7 +216,17 @@ impl Run {
                 } => {
                     let s = run.step_mut(step, *phase, Kind::Auto);
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
-                    s.output_tail.extend(text.lines().map(str::to_string));
+                    let mut lines = text.lines();
+                    // Output shown before its line ended goes on where it stopped.
+                    if s.tail_open
+                        && let (Some(last), Some(more)) = (s.output_tail.last_mut(), lines.next())
+                    {
+                        last.push_str(more);
+                    }
+                    s.output_tail.extend(lines.map(str::to_string));
+                    if !text.is_empty() {
+                        s.tail_open = !text.ends_with('\n');
+                    }
                     let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
                     s.output_tail.drain(..excess);
                 }
@@ -220,7 +246,11 @@ impl Run {
                     s.finished = Some(*ts);
                     s.status = Some(*status);
                     s.duration_ms = Some(*duration_ms);
-                    s.attempts = s.attempts.max(*attempts);
+                    // A step that started over is counted by its starts (older logs gave
+                    // the attempt number here, counting the earlier execution too).
+                    if s.attempt_base == 0 {
+                        s.attempts = s.attempts.max(*attempts);
+                    }
                     s.exit_code = *exit_code;
                     s.response.clone_from(response);
                     s.reason.clone_from(reason);
@@ -295,10 +325,12 @@ impl Run {
                     status: None,
                     duration_ms: None,
                     attempts: 0,
+                    attempt_base: 0,
                     exit_code: None,
                     response: Response::default(),
                     reason: None,
                     output_tail: Vec::new(),
+                    tail_open: false,
                     truncated_bytes: 0,
                     spawned: None,
                 });
@@ -306,6 +338,21 @@ impl Run {
             }
         };
         &mut self.steps[i]
+    }
+
+    /// Steps of `planned` (or of `order`, for a log that does not list them) that the run
+    /// never reached: no record of them at all.
+    pub(crate) fn not_reached<'a>(&'a self, order: &'a [String]) -> Vec<&'a str> {
+        let planned = if self.planned.is_empty() {
+            order
+        } else {
+            &self.planned
+        };
+        planned
+            .iter()
+            .filter(|id| !self.steps.iter().any(|s| &s.step == *id))
+            .map(String::as_str)
+            .collect()
     }
 
     /// Time spent waiting on people over the whole run (see [`StepRun::people_ms`]).

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{load_all, load_one};
+use crate::cli::StatusFilter;
 use crate::commands::{print, print_json};
 use crate::error::{Error, exit};
 use crate::format::{self, delta, row};
@@ -23,9 +24,15 @@ struct ListEntry<'a> {
     log_path: String,
 }
 
-pub(crate) fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<u8, Error> {
+pub(crate) fn list(
+    log_dir: &Path,
+    runbook: Option<&str>,
+    status: &[StatusFilter],
+    json: bool,
+) -> Result<u8, Error> {
     let mut runs = load_all(log_dir)?;
     runs.retain(|r| runbook.is_none_or(|n| r.runbook == n));
+    runs.retain(|r| status.is_empty() || status.iter().any(|s| ended(*s, r)));
     runs.reverse();
     if json {
         let entries: Vec<ListEntry> = runs
@@ -73,6 +80,19 @@ pub(crate) fn list(log_dir: &Path, runbook: Option<&str>, json: bool) -> Result<
     }
     print(&format::table(&rows))?;
     Ok(exit::OK)
+}
+
+/// Whether the run ended as `filter` says.
+fn ended(filter: StatusFilter, run: &Run) -> bool {
+    use crate::event::RunStatus;
+    run.status
+        == match filter {
+            StatusFilter::Succeeded => Some(RunStatus::Succeeded),
+            StatusFilter::Failed => Some(RunStatus::Failed),
+            StatusFilter::Aborted => Some(RunStatus::Aborted),
+            StatusFilter::Interrupted => Some(RunStatus::Interrupted),
+            StatusFilter::Unfinished => None,
+        }
 }
 
 pub(crate) fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
@@ -196,6 +216,10 @@ fn render(run: &Run) -> String {
         }
     }
     out.push_str(&format::indented_table(&rows));
+    let never = run.not_reached(&[]);
+    if !never.is_empty() {
+        out.push_str(&format!("  never reached: {}\n", never.join(", ")));
+    }
     if !run.not_rolled_back.is_empty() {
         out.push_str("\n  not rolled back (undo by hand if needed, newest first):\n");
         for p in &run.not_rolled_back {

@@ -28,7 +28,9 @@ pub enum LookupError {
         "the file name `{0}` does not make a runbook name: use lowercase letters, digits, `-` and `_`"
     )]
     BadFileName(PathBuf),
-    #[error("the runbooks directory {0} does not exist (set --dir or RUNBOOK_DIR)")]
+    #[error(
+        "the runbooks directory {0} does not exist; name the directory with --dir DIR or RUNBOOK_DIR=DIR (without either, it is ./runbooks in the current directory)"
+    )]
     NoDir(String),
     #[error("cannot read the runbooks directory {dir}: {source}")]
     Io { dir: String, source: std::io::Error },
@@ -40,6 +42,12 @@ pub fn is_valid_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The directory is missing: named by its absolute path, which says where it was looked for.
+fn no_dir(dir: &Path) -> LookupError {
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    LookupError::NoDir(shown.display().to_string())
 }
 
 /// Resolves `arg`: a path when it ends in `.toml`, else a name inside `dir`.
@@ -72,7 +80,7 @@ pub fn find(dir: &Path, arg: &str) -> Result<Found, LookupError> {
         });
     }
     if !dir.is_dir() {
-        return Err(LookupError::NoDir(dir.display().to_string()));
+        return Err(no_dir(dir));
     }
     let names: Vec<String> = all(dir)?.into_iter().map(|f| f.name).collect();
     let hint = match super::diagnostic::did_you_mean(arg, names.iter().map(String::as_str)) {
@@ -95,7 +103,7 @@ pub fn all(dir: &Path) -> Result<Vec<Found>, LookupError> {
         source,
     };
     if !dir.is_dir() {
-        return Err(LookupError::NoDir(dir.display().to_string()));
+        return Err(no_dir(dir));
     }
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {

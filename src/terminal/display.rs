@@ -1,60 +1,98 @@
-//! The terminal sink: turns the run's events into what the operator sees. On a terminal,
-//! a spinner per running step (indicatif) with finished steps printed above; elsewhere, or
-//! with `--quiet`, plain lines. Step output goes to stdout, everything else to stderr.
-//! While a prompt is on screen the display is paused and output is held back (bounded).
+//! The terminal sink: turns the run's events into what the operator sees. Three styles
+//! (`runbook exec --help` says what each prints):
+//!
+//! - live, on a terminal: a spinner per running step and a status line ([`Spinners`]),
+//!   each command as it starts, output as it comes, finished steps printed above;
+//! - plain, without a terminal: a line per step start with its command, the output, a
+//!   line per step end; a retry prints its attempt, not the command again;
+//! - quiet (`--quiet`): the run's start and end, failures with their last output,
+//!   warnings, what is left applied. Prompts are the prompter's, in every style.
+//!
+//! Step output goes to stdout (stderr for the step's stderr), everything else to stderr.
+//! While a prompt is on screen, output is held back (bounded) and counted on the prompt's
+//! status line; a failure elsewhere is shown at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::event::{Event, Level, Mode, Output, Phase, RunStatus, Sink, StepStatus, Stream};
+use super::board::{self, Shared};
+use super::spinners::Spinners;
+use super::wrap::wrap;
+use crate::event::{Event, Kind, Level, Mode, Output, Phase, RunStatus, Sink, StepStatus, Stream};
 use crate::format::{self, Tone};
 
 /// Output held back while a prompt is up; beyond this it is only in the log.
 const HOLD_LIMIT: usize = 1024 * 1024;
+/// Lines of a step's output kept in quiet mode, shown if it fails.
+const QUIET_TAIL: usize = 10;
+
+/// How much the display shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Live,
+    Plain,
+    Quiet,
+}
 
 pub(crate) struct Display {
-    fancy: Option<MultiProgress>,
+    style: Style,
     colour: bool,
-    bars: HashMap<String, ProgressBar>,
-    /// On a terminal: a header line with the run and its clock (since detection when known).
-    header: Option<ProgressBar>,
+    /// Wrap lines to the terminal's width (stderr is a terminal).
+    wrap: bool,
+    board: Shared,
+    spinners: Option<Spinners>,
     /// Automated steps running now.
-    running: std::collections::HashSet<String>,
+    running: HashSet<String>,
     /// Running steps that have run alongside another: their output is prefixed by step id
     /// for the rest of their run, so a step's lines read the same from start to end.
-    overlapped: std::collections::HashSet<String>,
+    overlapped: HashSet<String>,
+    /// Steps whose output stopped in the middle of a line (for the prefix).
+    mid_line: HashSet<(String, Stream)>,
+    /// Live: the unfinished line each step is writing, shown on its spinner.
+    partial: HashMap<(String, Stream), Vec<u8>>,
+    /// Steps (and phases) whose command was shown: a retry shows its attempt only.
+    shown: HashSet<(String, Phase)>,
+    /// Manual instructions not yet shown: a prompt shows them, or the step's end does.
+    instructions: HashMap<String, String>,
+    /// Quiet: the last lines of each running step, shown if it fails.
+    tails: HashMap<String, VecDeque<String>>,
     paused: bool,
-    held: Vec<(Stream, Vec<u8>)>,
+    held: Vec<(String, Stream, Vec<u8>)>,
     held_bytes: usize,
     dropped_bytes: usize,
     out: std::io::Stdout,
     /// The run and its log, for the last line.
     run: Option<(String, String)>,
-    /// Commands of steps started in a dry run, to show what would have run.
-    commands: HashMap<String, String>,
+    /// A rehearsal: its end says "finished", with the read-only checks that failed.
+    rehearsal: bool,
+    failed_checks: usize,
 }
 
 impl Display {
-    pub(crate) fn new(fancy: bool, colour: bool) -> Self {
-        let fancy =
-            fancy.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+    pub(crate) fn new(style: Style, colour: bool, board: Shared) -> Self {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         Display {
-            fancy,
+            spinners: (style == Style::Live).then(|| Spinners::new(board.clone())),
+            style,
             colour,
-            bars: HashMap::new(),
-            header: None,
-            running: std::collections::HashSet::new(),
-            overlapped: std::collections::HashSet::new(),
+            wrap: terminal,
+            board,
+            running: HashSet::new(),
+            overlapped: HashSet::new(),
+            mid_line: HashSet::new(),
+            partial: HashMap::new(),
+            shown: HashSet::new(),
+            instructions: HashMap::new(),
+            tails: HashMap::new(),
             paused: false,
             held: Vec::new(),
             held_bytes: 0,
             dropped_bytes: 0,
             out: std::io::stdout(),
             run: None,
-            commands: HashMap::new(),
+            rehearsal: false,
+            failed_checks: 0,
         }
     }
 
@@ -62,20 +100,28 @@ impl Display {
         format::paint(s, tone, self.colour)
     }
 
-    /// A status line on stderr, printed above the spinners; held back while a prompt is
-    /// on screen, so the prompt is never drawn over.
+    fn quiet(&self) -> bool {
+        self.style == Style::Quiet
+    }
+
+    /// A status line on stderr, printed above the spinners, wrapped at words to the
+    /// terminal's width; held back while a prompt is on screen, so the prompt is never
+    /// drawn over.
     fn line(&mut self, text: &str) {
+        let text = if self.wrap {
+            wrap(text, super::wrap::width())
+        } else {
+            text.to_string()
+        };
         if self.paused {
             let mut held = Vec::with_capacity(text.len() + 1);
             held.extend_from_slice(text.as_bytes());
             held.push(b'\n');
-            self.hold(Stream::Stderr, held);
+            self.hold(String::new(), Stream::Stderr, held);
             return;
         }
-        match &self.fancy {
-            Some(m) => {
-                let _ = m.println(text);
-            }
+        match &self.spinners {
+            Some(s) => s.println(&text),
             None => {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             }
@@ -88,15 +134,26 @@ impl Display {
         if !self.paused {
             return self.line(text);
         }
+        let mut b = board::lock(&self.board);
+        if b.prompt_on_screen {
+            // The prompt prints it above itself.
+            b.urgent.push(text.to_string());
+            return;
+        }
+        drop(b);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\n{text}\n");
         let _ = err.flush();
     }
 
-    fn hold(&mut self, stream: Stream, text: Vec<u8>) {
+    fn hold(&mut self, step: String, stream: Stream, text: Vec<u8>) {
+        if !step.is_empty() {
+            let lines = memchr::memchr_iter(b'\n', &text).count().max(1);
+            board::lock(&self.board).status.held_lines += lines;
+        }
         if self.held_bytes + text.len() <= HOLD_LIMIT {
             self.held_bytes += text.len();
-            self.held.push((stream, text));
+            self.held.push((step, stream, text));
         } else {
             self.dropped_bytes += text.len();
         }
@@ -105,24 +162,66 @@ impl Display {
     /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
     /// several steps are running.
     fn show_output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
-        let bytes = if self.overlapped.contains(step) {
-            let prefix = format!("[{step}] ");
-            let mut out = Vec::with_capacity(bytes.len() + 16);
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                out.extend_from_slice(prefix.as_bytes());
-                out.extend_from_slice(line);
+        if self.quiet() {
+            let tail = self.tails.entry(step.to_string()).or_default();
+            for l in String::from_utf8_lossy(bytes).lines() {
+                tail.push_back(l.to_string());
+                if tail.len() > QUIET_TAIL {
+                    tail.pop_front();
+                }
             }
-            out
-        } else if self.paused {
-            bytes.to_vec()
-        } else {
-            return self.write_out(stream, bytes);
-        };
-        if self.paused {
-            self.hold(stream, bytes);
             return;
         }
-        self.write_out(stream, &bytes);
+        if self.paused {
+            self.hold(step.to_string(), stream, bytes.to_vec());
+            return;
+        }
+        let bytes = self.prefixed(step, stream, bytes);
+        if self.spinners.is_none() {
+            return self.write_out(stream, &bytes);
+        }
+        // Whole lines above the spinners; the unfinished one on the step's spinner, until
+        // its line or the step ends (a line written under the spinners would be drawn over).
+        let key = (step.to_string(), stream);
+        let mut pending = self.partial.remove(&key).unwrap_or_default();
+        pending.extend_from_slice(&bytes);
+        let cut = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
+        let rest = pending.split_off(cut);
+        if !pending.is_empty() {
+            self.write_out(stream, &pending);
+        }
+        if let Some(s) = &self.spinners {
+            let shown = String::from_utf8_lossy(&rest);
+            let last = shown.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
+            let last: String = last.chars().filter(|c| !c.is_control()).collect();
+            s.writing(step, &last);
+        }
+        if !rest.is_empty() {
+            self.partial.insert(key, rest);
+        }
+    }
+
+    /// `[step] ` at the start of each line, for steps that run alongside others.
+    fn prefixed(&mut self, step: &str, stream: Stream, bytes: &[u8]) -> Vec<u8> {
+        let key = (step.to_string(), stream);
+        let mid = self.mid_line.contains(&key);
+        if bytes.last() == Some(&b'\n') {
+            self.mid_line.remove(&key);
+        } else if !bytes.is_empty() {
+            self.mid_line.insert(key);
+        }
+        if !self.overlapped.contains(step) {
+            return bytes.to_vec();
+        }
+        let prefix = format!("[{step}] ");
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            if n > 0 || !mid {
+                out.extend_from_slice(prefix.as_bytes());
+            }
+            out.extend_from_slice(line);
+        }
+        out
     }
 
     fn write_out(&self, stream: Stream, bytes: &[u8]) {
@@ -136,30 +235,59 @@ impl Display {
                 let _ = std::io::stderr().lock().write_all(bytes);
             }
         };
-        match &self.fancy {
-            Some(m) => m.suspend(write),
+        match &self.spinners {
+            Some(s) => s.suspend(write),
             None => write(),
+        }
+    }
+
+    /// The unfinished line of a step that ended, ended (after its held output, while a
+    /// prompt is on screen: an empty held piece marks the place).
+    fn end_partial(&mut self, step: &str) {
+        if self.paused {
+            self.held
+                .push((step.to_string(), Stream::Stdout, Vec::new()));
+            return;
+        }
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let key = (step.to_string(), stream);
+            let mid = self.mid_line.remove(&key);
+            match self.partial.remove(&key) {
+                Some(mut rest) => {
+                    rest.push(b'\n');
+                    self.write_out(stream, &rest);
+                }
+                // Without spinners, output reaches a pipe byte for byte.
+                None if mid && self.spinners.is_some() => self.write_out(stream, b"\n"),
+                None => {}
+            }
         }
     }
 
     /// Hides the spinners and holds output back while a prompt is on screen.
     fn pause(&mut self) {
-        if let Some(m) = &self.fancy {
-            let _ = m.clear();
-            m.set_draw_target(ProgressDrawTarget::hidden());
+        if let Some(s) = &self.spinners {
+            s.hide();
         }
         self.paused = true;
     }
 
     fn resume(&mut self) {
         self.paused = false;
-        if let Some(m) = &self.fancy {
-            m.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        board::lock(&self.board).status.held_lines = 0;
+        if let Some(s) = &self.spinners {
+            s.show();
         }
         let held = std::mem::take(&mut self.held);
         self.held_bytes = 0;
-        for (stream, text) in held {
-            self.write_out(stream, &text);
+        for (step, stream, text) in held {
+            if step.is_empty() {
+                self.write_out(stream, &text);
+            } else if text.is_empty() {
+                self.end_partial(&step);
+            } else {
+                self.show_output(&step, stream, &text);
+            }
         }
         if self.dropped_bytes > 0 {
             let n = std::mem::take(&mut self.dropped_bytes);
@@ -179,10 +307,17 @@ impl Display {
                 log_path,
                 incident,
                 detected_at,
+                timeout_ms,
                 ..
             } => {
                 self.run = Some((run_id.clone(), log_path.clone()));
-                let rehearsal = if *mode == Mode::DryRun {
+                self.rehearsal = *mode == Mode::DryRun;
+                let detected = detected_at
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                self.clocks(detected, *timeout_ms);
+                let rehearsal = if self.rehearsal {
                     "  (dry run: nothing is changed)"
                 } else {
                     ""
@@ -196,14 +331,8 @@ impl Display {
                 if let Some(i) = incident {
                     self.line(&format!("  incident {i}"));
                 }
-                if let Some(d) = detected_at
-                    && let Ok(t) = chrono::DateTime::parse_from_rfc3339(d)
-                {
-                    let since = chrono::Utc::now()
-                        .signed_duration_since(t)
-                        .to_std()
-                        .unwrap_or_default();
-                    self.line(&format!("  detected {d} ({} ago)", format::duration(since)));
+                if let Some(t) = detected {
+                    self.line(&detected_line(t, chrono::Utc::now()));
                 }
             }
             Event::StepStarted {
@@ -212,51 +341,33 @@ impl Display {
                 phase,
                 attempt,
                 kind,
+                last_attempt,
+                timeout_ms,
+                instructions,
             } => {
-                if *kind == crate::event::Kind::Manual {
+                if *kind == Kind::Manual {
+                    if let Some(text) = instructions {
+                        self.instructions.insert(step.clone(), text.clone());
+                    }
                     return;
                 }
+                let timeout = timeout_ms.map(Duration::from_millis);
+                board::lock(&self.board)
+                    .status
+                    .start_step(step, Instant::now(), timeout);
                 if self.running.iter().any(|s| s != step) {
                     self.overlapped.extend(self.running.iter().cloned());
                     self.overlapped.insert(step.clone());
                 }
                 self.running.insert(step.clone());
-                let what = match (phase, attempt) {
-                    (Phase::Rollback, _) => format!("rolling back {step}"),
-                    (_, 1) => step.clone(),
-                    (_, n) => format!("{step} (attempt {n})"),
-                };
-                match &self.fancy {
-                    Some(m) if !self.bars.contains_key(step) => {
-                        let bar = m.add(ProgressBar::new_spinner());
-                        bar.set_style(
-                            ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        bar.set_message(what);
-                        bar.enable_steady_tick(Duration::from_millis(100));
-                        self.bars.insert(step.clone(), bar);
-                    }
-                    Some(_) => {
-                        if let Some(bar) = self.bars.get(step) {
-                            bar.set_message(what);
-                        }
-                    }
-                    None => self.line(&format!("  -> {what}")),
-                }
-                if let Some(c) = command {
-                    self.commands.insert(step.clone(), c.clone());
-                }
-                if let Some(c) = command
-                    && self.fancy.is_none()
-                {
-                    let c = c.trim();
-                    if c.contains('\n') {
-                        self.line(&format!("     $ {}", c.replace('\n', "\n       ")));
-                    } else {
-                        self.line(&format!("     $ {c}"));
-                    }
-                }
+                self.started(
+                    step,
+                    *phase,
+                    *attempt,
+                    *last_attempt,
+                    timeout,
+                    command.as_deref(),
+                );
             }
             Event::StepOutput { .. } | Event::StepSpawned { .. } => {}
             Event::StepFinished {
@@ -272,18 +383,18 @@ impl Display {
             } => {
                 self.running.remove(step);
                 self.overlapped.remove(step);
-                let _ = kind;
-                let command = self.commands.remove(step);
-                if let (StepStatus::DryRun, Some(c), true) =
-                    (status, &command, self.fancy.is_some())
-                {
-                    self.line(&format!("  would run {step}: {}", c.trim()));
+                board::lock(&self.board).status.end_step(step);
+                self.end_partial(step);
+                if let Some(s) = &mut self.spinners {
+                    s.end(step);
                 }
-                if let Some(bar) = self.bars.remove(step) {
-                    bar.finish_and_clear();
-                    if let Some(m) = &self.fancy {
-                        m.remove(&bar);
-                    }
+                if let Some(text) = self.instructions.remove(step) {
+                    // Answered without a prompt (a rehearsal with --yes): still read out.
+                    let body: String = text.trim().lines().map(|l| format!("\n    {l}")).collect();
+                    self.line(&format!("  manual step {step}:{body}"));
+                }
+                if self.rehearsal && matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+                    self.failed_checks += 1;
                 }
                 let (mark, tone) = match status {
                     StepStatus::Succeeded => ("ok", Tone::Good),
@@ -313,21 +424,37 @@ impl Display {
                 if let Some(n) = &response.note {
                     text.push_str(&format!(" (note: {n})"));
                 }
-                if matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
+                let bad = matches!(status, StepStatus::Failed | StepStatus::TimedOut);
+                let tail = self.tails.remove(step).unwrap_or_default();
+                if bad {
+                    if self.quiet() && !tail.is_empty() {
+                        text.push(':');
+                        for l in tail {
+                            text.push_str(&format!("\n    | {l}"));
+                        }
+                    }
                     self.urgent(&text);
-                } else {
+                } else if !self.quiet() || (*status == StepStatus::Aborted && *kind == Kind::Auto) {
                     self.line(&text);
                 }
             }
             Event::Milestone { name, step } => {
-                self.line(&format!(
-                    "  {} {name} (by {step})",
-                    self.paint(Tone::Success, "milestone")
-                ));
+                if !self.quiet() {
+                    self.line(&format!(
+                        "  {} {name} (by {step})",
+                        self.paint(Tone::Success, "milestone")
+                    ));
+                }
             }
             Event::RunResumed {
-                run_id, operator, ..
-            } => self.line(&format!("resumed run {run_id} by {operator}")),
+                run_id,
+                operator,
+                timeout_ms,
+                ..
+            } => {
+                self.clocks(None, *timeout_ms);
+                self.line(&format!("resumed run {run_id} by {operator}"));
+            }
             Event::RunFinished {
                 status,
                 duration_ms,
@@ -338,11 +465,21 @@ impl Display {
                 } else {
                     Tone::Error
                 };
-                let mut text = format!(
-                    "run {} in {}",
-                    self.paint(tone, status.as_str()),
-                    format::duration(Duration::from_millis(*duration_ms))
-                );
+                let took = format::duration(Duration::from_millis(*duration_ms));
+                let mut text = match (self.rehearsal, status) {
+                    (true, RunStatus::Succeeded) => {
+                        format!("{} in {took}", self.paint(tone, "rehearsal finished"))
+                    }
+                    (true, _) => {
+                        format!("rehearsal {} in {took}", self.paint(tone, status.as_str()))
+                    }
+                    (false, _) => format!("run {} in {took}", self.paint(tone, status.as_str())),
+                };
+                match self.failed_checks {
+                    0 => {}
+                    1 => text.push_str(", 1 read-only check failed"),
+                    n => text.push_str(&format!(", {n} read-only checks failed")),
+                }
                 if let Some(r) = reason {
                     text.push_str(&format!(": {r}"));
                 }
@@ -359,13 +496,30 @@ impl Display {
                 reason,
                 delay_ms,
                 ..
-            } => self.line(&format!(
-                "  {step} attempt {attempt} {reason}; retrying in {}",
-                humantime::format_duration(Duration::from_millis(*delay_ms))
-            )),
-            Event::PromptOpened { .. } => self.pause(),
-            Event::PromptClosed { .. } => self.resume(),
+            } => {
+                if !self.quiet() {
+                    self.line(&format!(
+                        "  {step} attempt {attempt} {reason}; retrying in {}",
+                        humantime::format_duration(Duration::from_millis(*delay_ms))
+                    ));
+                }
+            }
+            Event::PromptOpened { step, prompt } => {
+                // The prompt shows the instructions itself.
+                self.instructions.remove(step);
+                let what = match prompt {
+                    crate::event::PromptKind::Interrupt => "what to do after Ctrl-C".to_string(),
+                    _ => step.clone(),
+                };
+                board::lock(&self.board).status.waiting = Some((what, Instant::now()));
+                self.pause();
+            }
+            Event::PromptClosed { .. } => {
+                board::lock(&self.board).status.waiting = None;
+                self.resume();
+            }
             Event::Notice { level, text, .. } => match level {
+                Level::Info if self.quiet() => {}
                 Level::Info => self.line(&format!("  {text}")),
                 Level::Warning => {
                     let text = format!("  {}: {text}", self.paint(Tone::Caution, "warning"));
@@ -387,18 +541,87 @@ impl Display {
         }
     }
 
-    /// Stops every spinner (the run is over).
-    fn finish(&mut self) {
-        if let Some(h) = self.header.take() {
-            h.finish_and_clear();
+    /// The run's clocks, for the status line: it starts now, maybe with a deadline.
+    fn clocks(&self, detected: Option<chrono::DateTime<chrono::Utc>>, timeout_ms: Option<u64>) {
+        let now = Instant::now();
+        let mut b = board::lock(&self.board);
+        b.status.since = Some(now);
+        if detected.is_some() {
+            b.status.detected_at = detected;
         }
-        for (_, bar) in self.bars.drain() {
-            bar.finish_and_clear();
+        b.status.run_deadline = timeout_ms.map(|ms| now + Duration::from_millis(ms));
+    }
+
+    /// An automated step (or an attempt, or a rollback) starts: its command the first
+    /// time, its attempt after that.
+    fn started(
+        &mut self,
+        step: &str,
+        phase: Phase,
+        attempt: u32,
+        last: Option<u32>,
+        timeout: Option<Duration>,
+        command: Option<&str>,
+    ) {
+        let name = match phase {
+            Phase::Rollback => format!("rolling back {step}"),
+            Phase::Run => step.to_string(),
+        };
+        let of = match (attempt, last) {
+            (a, Some(l)) => format!("attempt {a} of {l}"),
+            (1, None) => String::new(),
+            (a, None) => format!("attempt {a}"),
+        };
+        let first = self.shown.insert((step.to_string(), phase));
+        if let Some(s) = &mut self.spinners {
+            let what = if of.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}  {of},")
+            };
+            s.start(step, what, timeout);
         }
-        if let Some(m) = self.fancy.take() {
-            let _ = m.clear();
+        if self.quiet() {
+            return;
+        }
+        if !first {
+            // A retry: the command was shown already.
+            let limit = timeout
+                .map(|t| format!(" (timeout {})", format::setting(t)))
+                .unwrap_or_default();
+            self.line(&format!("  -> {name}: {of}{limit}"));
+            return;
+        }
+        self.line(&format!("  -> {name}"));
+        if let Some(c) = command {
+            let c = c.trim();
+            self.line(&format!("     $ {}", c.replace('\n', "\n       ")));
         }
     }
+
+    /// Stops every spinner (the run is over).
+    fn finish(&mut self) {
+        let steps: Vec<String> = self.running.drain().collect();
+        for step in steps {
+            self.end_partial(&step);
+        }
+        if let Some(s) = self.spinners.take() {
+            s.finish();
+        }
+    }
+}
+
+/// The detection time as understood, in UTC and local time, and how long ago it was.
+fn detected_line(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let since = now.signed_duration_since(t).to_std().unwrap_or_default();
+    let local = t.with_timezone(&chrono::Local);
+    format!(
+        "  detected {} = {} local time (UTC{}), {} ago",
+        format::stamp(t),
+        local.format("%Y-%m-%d %H:%M:%S"),
+        local.format("%:z"),
+        format::duration(since)
+    )
 }
 
 impl Sink for Display {

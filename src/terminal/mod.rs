@@ -1,8 +1,14 @@
 //! The operator's terminal: the live display (a sink of the run's events) and the prompts
 //! (a `Prompter` for the executor), and the terminal settings put back after a run.
 
+pub(crate) mod board;
 pub(crate) mod display;
+pub(crate) mod keys;
+pub(crate) mod params;
 pub(crate) mod prompt;
+mod spinners;
+pub(crate) mod status;
+pub(crate) mod wrap;
 
 use std::io::IsTerminal;
 
@@ -23,6 +29,15 @@ impl TerminalState {
         nix::sys::termios::tcgetattr(std::io::stdin())
             .ok()
             .map(TerminalState)
+    }
+
+    /// No echo of keys typed while the run draws on the terminal (Ctrl-C still signals).
+    pub(crate) fn quiet_keys(&self) {
+        use nix::sys::termios::LocalFlags;
+        let mut t = self.0.clone();
+        t.local_flags &= !(LocalFlags::ECHO | LocalFlags::ECHOCTL);
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
     }
 
     pub(crate) fn restore(&self) {

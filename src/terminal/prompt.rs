@@ -1,6 +1,6 @@
-//! Asking the operator: dialoguer menus on a terminal, one line per prompt otherwise
-//! (spec §3). Prompts block, so the executor calls them from a blocking thread, one at a
-//! time, while automated steps keep running.
+//! Asking the operator: one key per answer on a terminal ([`super::keys`]), one line per
+//! prompt otherwise (spec §3). Prompts block, so the executor calls them from a blocking
+//! thread, one at a time, while automated steps keep running.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
@@ -8,7 +8,7 @@ use crate::event::{Answer, PromptKind};
 use crate::exec::ask::{PromptError, Prompter, Question, Reply};
 
 /// The text shown before the choice.
-fn header(q: &Question) -> String {
+pub(crate) fn header(q: &Question) -> String {
     let Question {
         step, title, body, ..
     } = q;
@@ -40,16 +40,34 @@ fn header(q: &Question) -> String {
         PromptKind::Running => format!(
             "step {step} ({title}) is still running: {body}\n    wait for it to end (then say whether it completed), or stop it\n"
         ),
+        PromptKind::Interrupt => {
+            let body: String = body.trim().lines().map(|l| format!("    {l}\n")).collect();
+            format!(
+                "Ctrl-C: stop here (resume later), roll back the completed steps, or carry on? (Ctrl-C again stops at once)\n{body}"
+            )
+        }
     }
 }
 
-/// A prompter for this process: dialoguer when stdin and stderr are terminals, else lines.
-pub(crate) fn for_this_process() -> Box<dyn Prompter> {
+/// A prompter for this process: keys when stdin and stderr are terminals, else lines.
+pub(crate) fn for_this_process(board: super::board::Shared, colour: bool) -> Box<dyn Prompter> {
     if io::stdin().is_terminal() && io::stderr().is_terminal() {
-        Box::new(TermPrompter)
+        Box::new(super::keys::KeyPrompter::new(board, colour))
     } else {
         Box::new(LinePrompter)
     }
+}
+
+/// A line split into its answer and its note: `done rebooted it`, `done: rebooted it`,
+/// `done:rebooted it`.
+fn answer_and_note(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == ':')
+        .unwrap_or(line.len());
+    let (first, rest) = line.split_at(end);
+    let rest = rest.trim_start();
+    (first, rest.strip_prefix(':').unwrap_or(rest).trim())
 }
 
 /// Reads the first word of a line as an answer, for the choices on offer; `positive` is
@@ -78,8 +96,9 @@ impl Prompter for LinePrompter {
         say(&header(q));
         let choices = q.choices();
         let words: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
-        if let (PromptKind::Manual, Some(var)) = (q.kind, &q.ask) {
-            say(&format!("  {var} (one line; marks the step done): "));
+        if let (PromptKind::Manual, Some(_)) = (q.kind, &q.ask) {
+            let words = super::keys::value_words(q);
+            say(&format!("  {words} (one line; marks the step done): "));
             let line = read_line()?;
             say("\n");
             return Ok(Reply {
@@ -95,13 +114,9 @@ impl Prompter for LinePrompter {
             ));
             let line = read_line()?;
             say("\n");
-            let trimmed = line.trim();
-            let (first, rest) = trimmed
-                .split_once(char::is_whitespace)
-                .unwrap_or((trimmed, ""));
+            let (first, note) = answer_and_note(&line);
             match parse_answer(first, choices, q.positive()) {
                 Some(answer) => {
-                    let note = rest.trim();
                     return Ok(Reply {
                         answer,
                         note: (!note.is_empty()).then(|| note.to_string()),
@@ -135,66 +150,10 @@ fn read_line() -> Result<String, PromptError> {
     }
 }
 
-/// Interactive prompts on the terminal (dialoguer, drawn on stderr).
-pub(crate) struct TermPrompter;
-
-fn dialoguer_err(e: dialoguer::Error) -> PromptError {
-    let dialoguer::Error::IO(e) = e;
-    let _ = console::Term::stderr().show_cursor();
-    if e.kind() == io::ErrorKind::Interrupted {
-        PromptError::Interrupted
-    } else if terminal_gone() {
-        // A read that fails because the terminal hung up is not the operator's answer.
-        PromptError::HangUp
-    } else if e.kind() == io::ErrorKind::UnexpectedEof {
-        PromptError::EndOfInput
-    } else {
-        PromptError::Io(e)
-    }
-}
-
 /// Whether this process lost its controlling terminal (a hang-up): it can no longer open
 /// `/dev/tty`.
-fn terminal_gone() -> bool {
+pub(crate) fn terminal_gone() -> bool {
     std::fs::File::open("/dev/tty").is_err()
-}
-
-impl Prompter for TermPrompter {
-    fn ask(&mut self, q: &Question) -> Result<Reply, PromptError> {
-        use dialoguer::theme::ColorfulTheme;
-        let term = console::Term::stderr();
-        let theme = ColorfulTheme::default();
-        let _ = term.write_str(&format!("\n{}", header(q)));
-        let choices = q.choices();
-        let items: Vec<&str> = choices.iter().map(|&a| a.as_str()).collect();
-        let pick = dialoguer::Select::with_theme(&theme)
-            .with_prompt("answer")
-            .items(&items)
-            .default(0)
-            .interact_on(&term)
-            .map_err(dialoguer_err)?;
-        let answer = choices[pick];
-        let mut value = None;
-        if let (PromptKind::Manual, Some(var), Answer::Done) = (q.kind, &q.ask, answer) {
-            let v: String = dialoguer::Input::with_theme(&theme)
-                .with_prompt(var.as_str())
-                .allow_empty(true)
-                .interact_text_on(&term)
-                .map_err(dialoguer_err)?;
-            value = Some(v.trim().to_string());
-        }
-        let note: String = dialoguer::Input::with_theme(&theme)
-            .with_prompt("note (optional)")
-            .allow_empty(true)
-            .interact_text_on(&term)
-            .map_err(dialoguer_err)?;
-        let note = note.trim();
-        Ok(Reply {
-            answer,
-            note: (!note.is_empty()).then(|| note.to_string()),
-            value,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -231,5 +190,20 @@ mod tests {
             Some(Answer::Retry)
         );
         assert_eq!(parse_answer("maybe", &manual, Answer::Done), None);
+    }
+
+    #[test]
+    fn a_note_follows_the_answer_after_a_space_or_a_colon() {
+        assert_eq!(
+            answer_and_note("done: rebooted it"),
+            ("done", "rebooted it")
+        );
+        assert_eq!(answer_and_note("done:rebooted it"), ("done", "rebooted it"));
+        assert_eq!(
+            answer_and_note("  skip not needed "),
+            ("skip", "not needed")
+        );
+        assert_eq!(answer_and_note("d"), ("d", ""));
+        assert_eq!(answer_and_note("done: "), ("done", ""));
     }
 }

@@ -9,6 +9,7 @@
 //! - `rollback.rs`: undoing succeeded steps after a failed run.
 
 mod diagnose;
+mod interrupt;
 mod prompts;
 mod rollback;
 mod steps;
@@ -42,6 +43,9 @@ const HANG_UP_GRACE: Duration = Duration::from_secs(5);
 struct Progress {
     /// Attempts made so far (a resumed run counts the earlier ones).
     attempts: u32,
+    /// Attempts of earlier executions of the step (it was rolled back, or resumed
+    /// `--from` before it): they number the attempts on, but are not this execution's.
+    earlier_attempts: u32,
     /// When the step first started in this process.
     started: Option<Instant>,
     /// The operator's yes to a `confirm` (or to a retry of a step in doubt).
@@ -60,6 +64,8 @@ struct Asking {
     kind: PromptKind,
     step: usize,
     opened: Instant,
+    /// Its [`super::ask::Question::seq`], to take it back.
+    seq: u64,
 }
 
 enum Msg {
@@ -120,6 +126,15 @@ pub(crate) struct Executor {
     /// Questions waiting to be put, in order.
     prompts: VecDeque<(PromptKind, usize)>,
     asking: Option<Asking>,
+    /// Questions put so far (each question's `seq`).
+    questions: u64,
+    /// Where to say a question is taken back, when the prompter can give one up.
+    withdrawn: Option<super::ask::Withdrawn>,
+    /// Ctrl-C on a terminal: the question "stop, roll back or carry on?" is on screen
+    /// (its seq and since when); nothing new starts until it is answered.
+    deciding: Option<(u64, Instant)>,
+    /// The question that was on screen when Ctrl-C came, put again if the run carries on.
+    set_aside: Option<(PromptKind, usize)>,
     /// Steps whose rollback ran and succeeded.
     rolled_back: Vec<usize>,
     interrupts: u32,
@@ -150,6 +165,7 @@ impl Executor {
         } = prepared;
         let (tx, rx) = mpsc::unbounded_channel();
         let n = rb.steps.len();
+        let withdrawn = prompter.withdrawn();
         let executor = Executor {
             schedule: Schedule::new(&plan),
             plan,
@@ -163,6 +179,10 @@ impl Executor {
             vars,
             prompts: VecDeque::new(),
             asking: None,
+            questions: 0,
+            withdrawn,
+            deciding: None,
+            set_aside: None,
             rolled_back: Vec::new(),
             interrupts: 0,
             hung_up: false,
@@ -247,6 +267,7 @@ impl Executor {
         let stopping = self.schedule.stopping();
         self.schedule.running() == 0
             && self.asking.is_none()
+            && self.deciding.is_none()
             && (stopping || (self.prompts.is_empty() && self.schedule.ready().is_empty()))
     }
 
@@ -330,36 +351,14 @@ impl Executor {
         }
     }
 
-    /// SIGINT or SIGTERM: the first stops the run (running steps get TERM, then KILL after
-    /// a grace period), the second kills at once.
-    fn interrupt(&mut self, caught: Caught) {
-        self.interrupts += 1;
-        let which = caught.name();
-        if self.interrupts == 1 {
-            self.notice(
-                Level::Info,
-                None,
-                format!("{which}: stopping the running steps (again to kill them at once)"),
-            );
-            self.schedule
-                .stop_now(RunStatus::Interrupted, format!("interrupted by {which}"));
-            let _ = self.cancel.send(Cancel::Graceful);
-            self.take_back_prompt(which);
-        } else {
-            self.notice(
-                Level::Info,
-                None,
-                format!("{which} again: killing the running steps"),
-            );
-            let _ = self.cancel.send(Cancel::Kill);
-        }
-    }
-
     /// Puts a resumed run where its log left it: settled steps are not run again, and the
     /// operator decides on the others (still running, in doubt, stopped) first.
     fn resume_from(&mut self, seed: Seed) {
         for (i, attempts) in seed.attempts {
             self.progress[i].attempts = attempts;
+        }
+        for i in seed.restarted {
+            self.progress[i].earlier_attempts = self.progress[i].attempts;
         }
         for (i, status) in seed.done {
             self.schedule.finish(i, status);

@@ -23,7 +23,7 @@ impl Executor {
             }
             return;
         }
-        if self.asking.is_some() {
+        if self.asking.is_some() || self.deciding.is_some() {
             return;
         }
         let Some((kind, i)) = self.prompts.pop_front() else {
@@ -36,6 +36,7 @@ impl Executor {
             kind,
             step: i,
             opened: Instant::now(),
+            seq: question.seq,
         });
         let step = self.rb.steps[i].id.clone();
         self.emit(Event::PromptOpened { step, prompt: kind });
@@ -81,14 +82,10 @@ impl Executor {
                         return None;
                     }
                 };
-                self.progress[i].started = Some(Instant::now());
-                self.emit(Event::StepStarted {
-                    step: step.id.clone(),
-                    kind: Kind::Manual,
-                    attempt: 1,
-                    command: None,
-                    phase: Phase::Run,
-                });
+                // Put again after Ctrl-C and "carry on", it is the same start.
+                if self.progress[i].started.is_none() {
+                    self.start_manual(i, &instructions);
+                }
                 instructions
             }
             PromptKind::Confirm | PromptKind::Rollback => command(self),
@@ -112,6 +109,8 @@ impl Executor {
                 .as_ref()
                 .map(|r| r.describe_failure())
                 .unwrap_or_else(|| "failed".into()),
+            // Put by `ask_what_now`, never queued.
+            PromptKind::Interrupt => String::new(),
         };
         Some(Question {
             kind,
@@ -120,7 +119,26 @@ impl Executor {
             body: self.masker.mask(&body).into_owned(),
             ask: step.ask.clone().filter(|_| kind == PromptKind::Manual),
             started: self.progress[i].undecided.as_ref().map(|u| u.since.clone()),
+            seq: self.next_seq(),
+            can_roll_back: false,
         })
+    }
+
+    /// Records the start of manual step `i`, with the instructions the person reads.
+    pub(super) fn start_manual(&mut self, i: usize, instructions: &str) {
+        self.progress[i].started = Some(Instant::now());
+        let step = self.rb.steps[i].id.clone();
+        let instructions = self.masker.mask(instructions).into_owned();
+        self.emit(Event::StepStarted {
+            step,
+            kind: Kind::Manual,
+            attempt: 1,
+            command: None,
+            phase: Phase::Run,
+            last_attempt: None,
+            timeout_ms: None,
+            instructions: Some(instructions),
+        });
     }
 
     /// A reply arrived from the prompt thread.
@@ -131,6 +149,9 @@ impl Executor {
         reply: Result<Reply, PromptError>,
         waited: Duration,
     ) {
+        if kind == PromptKind::Interrupt {
+            return self.decided(reply);
+        }
         if self.asking.is_none() {
             // The question was taken back (an interrupt); its answer no longer counts.
             return;
@@ -141,8 +162,10 @@ impl Executor {
                 self.hung_up = true;
                 return;
             }
+            Err(PromptError::Withdrawn) => return,
             Err(PromptError::Interrupted) => {
-                // The prompt saw Ctrl-C itself; the SIGINT it raises may come first or next.
+                // The prompt saw Ctrl-C itself (a key on a terminal, EINTR on a line); a
+                // SIGINT may come first or next.
                 if self.interrupts == 0 {
                     self.interrupt(crate::exec::signals::Caught::Interrupt);
                 } else {
@@ -165,13 +188,14 @@ impl Executor {
                 self.answer_undecided(i, v, &reply, waited)
             }
             PromptKind::Running => self.answer_running(i, v),
-            // Rollback questions are put by the rollback phase itself.
-            PromptKind::Rollback => {}
+            // Rollback questions are put by the rollback phase itself, and the interrupt
+            // question is answered above.
+            PromptKind::Rollback | PromptKind::Interrupt => {}
         }
     }
 
     /// Records that the question on screen is closed, answered or not.
-    fn close_prompt(&mut self, answer: Option<crate::event::Answer>) {
+    pub(super) fn close_prompt(&mut self, answer: Option<crate::event::Answer>) {
         if let Some(a) = self.asking.take() {
             let step = self.rb.steps[a.step].id.clone();
             self.emit(Event::PromptClosed {
@@ -189,10 +213,16 @@ impl Executor {
         let Some(a) = self.asking else {
             return;
         };
+        self.withdraw(a.seq);
         self.close_prompt(None);
-        match a.kind {
+        self.question_dropped(a.kind, a.step, which);
+    }
+
+    /// A question about step `i` that will not be put again: a manual step it was about
+    /// ends aborted (it was started), a failure stands as it was.
+    pub(super) fn question_dropped(&mut self, kind: PromptKind, i: usize, which: &str) {
+        match kind {
             PromptKind::Manual => {
-                let i = a.step;
                 let ending = Ending {
                     duration: self.progress[i]
                         .started
@@ -202,14 +232,14 @@ impl Executor {
                 };
                 self.finish(i, StepStatus::Aborted, ending);
             }
-            PromptKind::Failure => self.failure_stands(a.step),
-            _ if self.is_queued(a.step) => self.schedule.requeue(a.step),
+            PromptKind::Failure => self.failure_stands(i),
+            _ if self.is_queued(i) => self.schedule.requeue(i),
             _ => {}
         }
     }
 
     /// A failure nobody decided on is recorded as it was.
-    fn failure_stands(&mut self, i: usize) {
+    pub(super) fn failure_stands(&mut self, i: usize) {
         if let Some(r) = self.progress[i].failure.take() {
             let response = self.progress[i].confirmed.clone().unwrap_or_default();
             self.finish_task(i, r, response);

@@ -15,7 +15,7 @@ use crate::exec::signals::{Caught, Signals};
 pub(super) struct HungUp;
 
 impl Executor {
-    fn to_roll_back(&self) -> Vec<usize> {
+    pub(super) fn to_roll_back(&self) -> Vec<usize> {
         self.schedule
             .to_roll_back(|i| self.rb.steps[i].rollback.is_some())
     }
@@ -29,7 +29,7 @@ impl Executor {
         {
             return Ok(());
         }
-        let _ = self.cancel.send(Cancel::None);
+        self.cancel.send_replace(Cancel::None);
         self.notice(Level::Info, None, "rolling back, newest first:".into());
         for i in candidates {
             let mut response = crate::event::Response::default();
@@ -121,6 +121,8 @@ impl Executor {
             body: self.masker.mask(&command).into_owned(),
             ask: None,
             started: None,
+            seq: self.next_seq(),
+            can_roll_back: false,
         };
         self.emit(Event::PromptOpened {
             step: step.id.clone(),

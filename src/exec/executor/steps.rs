@@ -55,12 +55,19 @@ impl Executor {
                 }
             }
             match &step.action {
-                Action::Manual(_) => {
+                Action::Manual(m) => {
                     self.schedule.queue(i);
                     if self.opts.diagnose {
                         self.left_waiting(i);
                         ended = true;
                     } else if self.opts.dry_run && self.opts.yes {
+                        // Nobody is asked, but the instructions are shown and recorded:
+                        // reading them is the point of a drill.
+                        let text = self
+                            .renderer
+                            .raw(m, &self.data())
+                            .unwrap_or_else(|e| format!("(cannot render the instructions: {e})"));
+                        self.start_manual(i, &text);
                         let waited = std::time::Duration::ZERO;
                         self.answer_manual(i, Reply::auto(Answer::Done), waited);
                         ended = true;
@@ -192,6 +199,7 @@ impl Executor {
             retry_delay: step.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY),
             retry_backoff: step.retry_backoff,
             started,
+            timeout: step.timeout,
         };
         let emitter = self.emitter.clone();
         let masker = Arc::clone(&self.masker);
@@ -274,7 +282,7 @@ impl Executor {
         let p = &self.progress[i];
         let ending = Ending {
             duration: p.started.map_or(r.duration, |t| t.elapsed()),
-            attempts: p.attempts,
+            attempts: p.attempts - p.earlier_attempts.min(p.attempts),
             exit_code: r.exit_code,
             response,
             reason: r.reason,

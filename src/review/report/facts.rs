@@ -59,6 +59,43 @@ impl Facts<'_> {
     pub(super) fn run_ms(&self) -> Option<i64> {
         self.run.duration().map(|d| d.num_milliseconds())
     }
+
+    /// Steps the run never reached, in run order (from the log, else the runbook file).
+    pub(super) fn not_reached(&self) -> Vec<String> {
+        let order: Vec<String> = self
+            .runbook
+            .map(|rb| rb.order.iter().map(|&i| rb.steps[i].id.clone()).collect())
+            .unwrap_or_default();
+        self.run
+            .not_reached(&order)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// How the run ended, for people: a rehearsal is "finished", and says how many read-only
+/// checks failed, never "succeeded".
+pub(super) fn outcome_text(facts: &Facts) -> String {
+    let run = facts.run;
+    if !facts.rehearsal {
+        return run.outcome().to_string();
+    }
+    let failed = run
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, Some(StepStatus::Failed | StepStatus::TimedOut)))
+        .count();
+    let checks = match failed {
+        0 => String::new(),
+        1 => ", 1 read-only check failed".into(),
+        n => format!(", {n} read-only checks failed"),
+    };
+    match run.status {
+        Some(crate::event::RunStatus::Succeeded) => format!("rehearsal finished{checks}"),
+        Some(st) => format!("rehearsal {}{checks}", st.as_str()),
+        None => format!("rehearsal unfinished{checks}"),
+    }
 }
 
 pub(super) fn summary(facts: &Facts) -> Summary {
@@ -76,6 +113,7 @@ pub(super) fn summary(facts: &Facts) -> Summary {
         dry_run: count(&|s| s.status == Some(StepStatus::DryRun)),
         aborted: count(&|s| s.status == Some(StepStatus::Aborted)),
         in_doubt: count(&|s| s.status.is_none()),
+        not_reached: facts.not_reached(),
         manual_steps: count(&|s| s.kind == Kind::Manual),
         rollbacks: run.steps.len() - run_steps.len(),
         retried: count(&|s| s.attempts > 1),
@@ -88,7 +126,7 @@ pub(super) fn summary(facts: &Facts) -> Summary {
         }),
     };
     Summary {
-        text: summary_text(run, &summary, facts.rehearsal),
+        text: summary_text(facts, &summary),
         ..summary
     }
 }
@@ -241,6 +279,17 @@ pub(super) fn timeline(facts: &Facts) -> Vec<TimelineRow> {
     for (t, who) in resumed {
         timeline.push(row("resumed", *t, format!("run resumed by {who}")));
     }
+    // Steps never reached have no time: they sit at the end, before the run's end.
+    let end = run.finished.unwrap_or(run.last_record);
+    for id in facts.not_reached() {
+        let mut r = row("not_reached", end, facts.title(&id));
+        r.at = "-".into();
+        r.offset = "-".into();
+        r.status = Some("not reached".into());
+        r.details = "the run ended before it".into();
+        r.step = Some(id);
+        timeline.push(r);
+    }
     if let (Some(t), Some(status)) = (run.finished, run.status) {
         let mut what = format!("run {}", status.as_str());
         if let Some(r) = &run.reason {
@@ -314,7 +363,8 @@ pub(super) fn resolution(facts: &Facts) -> Resolution {
     }
 }
 
-fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
+fn summary_text(facts: &Facts, s: &Summary) -> String {
+    let (run, rehearsal) = (facts.run, facts.rehearsal);
     let what = if rehearsal {
         "was rehearsed (dry run: only read-only steps ran)"
     } else {
@@ -332,6 +382,16 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
         text.push_str(&format!(" for incident {i}"));
     }
     match (run.status, run.duration()) {
+        (Some(_), Some(d)) if rehearsal => {
+            let outcome = outcome_text(facts);
+            let (head, checks) = outcome.split_once(", ").unwrap_or((&outcome, ""));
+            let head = head.trim_start_matches("rehearsal ");
+            text.push_str(&format!(", and {head} after {}", delta(d)));
+            if !checks.is_empty() {
+                text.push_str(&format!("; {checks}"));
+            }
+            text.push('.');
+        }
         (Some(st), Some(d)) => text.push_str(&format!(", and {} after {}.", st.as_str(), delta(d))),
         _ => text.push_str(", and has not finished (no run_finished in its log)."),
     }
@@ -342,12 +402,31 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
         (s.dry_run, "shown, not run"),
         (s.aborted, "aborted"),
         (s.in_doubt, "in doubt"),
+        (s.not_reached.len(), "never reached"),
     ] {
         if n > 0 {
             counts.push(format!("{n} {word}"));
         }
     }
-    text.push_str(&format!(" Steps: {} ({}).", s.steps, counts.join(", ")));
+    text.push_str(&format!(
+        " Steps: {} ({}).",
+        s.steps + s.not_reached.len(),
+        counts.join(", ")
+    ));
+    if !s.not_reached.is_empty() {
+        text.push_str(&format!(" Never reached: {}.", s.not_reached.join(", ")));
+    }
+    if !run.not_rolled_back.is_empty() && !rehearsal {
+        let left: Vec<&str> = run
+            .not_rolled_back
+            .iter()
+            .map(|p| p.step.as_str())
+            .collect();
+        text.push_str(&format!(
+            " Changes left applied (not rolled back): {}.",
+            left.join(", ")
+        ));
+    }
     if s.rollbacks > 0 {
         text.push_str(&format!(" Rollbacks run: {}.", s.rollbacks));
     }
@@ -361,7 +440,7 @@ fn summary_text(run: &Run, s: &Summary, rehearsal: bool) -> String {
         s.manual_steps,
         if s.manual_steps == 1 { "" } else { "s" }
     ));
-    if let Some(ttm) = run.time_to_mitigate().filter(|_| !rehearsal) {
+    if let Some(ttm) = run.time_to_mitigate().filter(|_| !facts.rehearsal) {
         text.push_str(&format!(" Mitigated {} after detection.", delta(ttm)));
     }
     text

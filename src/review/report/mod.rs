@@ -93,11 +93,24 @@ pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
         text.push('\n');
     }
     match args.output.as_deref() {
-        Some(path) => std::fs::write(path, text).map_err(|source| Error::Path {
-            action: "write",
-            path: path.to_path_buf(),
-            source,
-        })?,
+        Some(path) => {
+            std::fs::write(path, text).map_err(|source| Error::Path {
+                action: "write",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            eprintln!(
+                "wrote the {} report of run {} to {}",
+                match format {
+                    ReportFormat::Markdown => "markdown",
+                    ReportFormat::Html => "html",
+                    ReportFormat::Json => "json",
+                },
+                run.run_id,
+                shown.display()
+            );
+        }
         None => print(&text)?,
     }
     Ok(exit::OK)
@@ -164,6 +177,9 @@ struct RunFacts {
     finished_at: Option<String>,
     /// `succeeded`, `failed`, `aborted`, `interrupted`, or `unfinished`.
     outcome: &'static str,
+    /// The outcome for people: a rehearsal "finished" (with the read-only checks that
+    /// failed), it never "succeeded".
+    outcome_text: String,
     reason: Option<String>,
     duration_ms: Option<i64>,
     duration: Option<String>,
@@ -189,6 +205,8 @@ struct Summary {
     dry_run: usize,
     aborted: usize,
     in_doubt: usize,
+    /// Steps the run never reached (no record of them), in run order.
+    not_reached: Vec<String>,
     manual_steps: usize,
     rollbacks: usize,
     retried: usize,
@@ -360,6 +378,7 @@ fn build(run: &Run, earlier: &[Run], runbook: Option<&Runbook>) -> Report {
             finished: run.finished.map(crate::event::timestamp),
             finished_at: run.finished.map(stamp),
             outcome: run.outcome(),
+            outcome_text: facts::outcome_text(&facts),
             reason: run.reason.clone(),
             duration_ms: run_ms,
             duration: run_ms.map(millis),

@@ -29,6 +29,9 @@ pub(super) struct Stats {
     pub(super) engage_by_runbook: Vec<super::engage::Engage>,
     pub(super) engage_by_service: Vec<super::engage::Engage>,
     pub(super) between_incidents: Vec<BetweenIncidents>,
+    /// The same per service (the runbook's `service`, recorded in `run_started`): one
+    /// service's incidents may be handled by several runbooks.
+    pub(super) between_incidents_by_service: Vec<ServiceIncidents>,
     pub(super) steps: Vec<StepStats>,
     pub(super) human_time: HumanTime,
     pub(super) rehearsal: Vec<Rehearsal>,
@@ -66,10 +69,17 @@ impl Outcomes {
     }
 }
 
+/// Fewer values than this cannot tell a 10% change of a median or mean from noise:
+/// incident durations spread about as wide as they are long, and the standard error of
+/// a mean of n such values is about 1/sqrt(n) of it (14% at 50, 32% at 10).
+pub(super) const ENOUGH_TO_COMPARE: usize = 50;
+
 /// A distribution of durations, in milliseconds.
 #[derive(Debug, Serialize)]
 pub(super) struct Summary {
     pub(super) count: usize,
+    /// Fewer than [`ENOUGH_TO_COMPARE`] values: a change of 10% cannot be told from noise.
+    pub(super) too_few_to_compare: bool,
     pub(super) min_ms: Option<i64>,
     pub(super) p50_ms: Option<i64>,
     pub(super) p90_ms: Option<i64>,
@@ -86,6 +96,7 @@ impl Summary {
         });
         Summary {
             count: values.len(),
+            too_few_to_compare: values.len() < ENOUGH_TO_COMPARE,
             min_ms: values.first().copied(),
             p50_ms: percentile(&values, 50),
             p90_ms: percentile(&values, 90),
@@ -103,6 +114,18 @@ pub(super) struct BetweenIncidents {
     pub(super) first_detected_at: DateTime<Utc>,
     pub(super) last_detected_at: DateTime<Utc>,
     /// Of the gaps between consecutive `detected_at`s (one fewer than the incidents).
+    pub(super) gaps: Summary,
+}
+
+/// Time between consecutive incidents of one service.
+#[derive(Debug, Serialize)]
+pub(super) struct ServiceIncidents {
+    pub(super) service: String,
+    /// The runbooks that handled them.
+    pub(super) runbooks: Vec<String>,
+    pub(super) incidents: usize,
+    pub(super) first_detected_at: DateTime<Utc>,
+    pub(super) last_detected_at: DateTime<Utc>,
     pub(super) gaps: Summary,
 }
 
@@ -225,6 +248,7 @@ pub(super) fn compute(all: &[Run], q: &Query, log_dir: &Path, now: DateTime<Utc>
         engage_by_runbook: super::engage::by_runbook(&live),
         engage_by_service: super::engage::by_service(&live),
         between_incidents: between_incidents(&live),
+        between_incidents_by_service: by_service(&live),
         steps: steps(&live),
         human_time: human_time(&live),
         // A diagnostic rehearsal asks no one: its time says nothing of a drill's.
@@ -271,6 +295,46 @@ fn between_incidents(live: &[&Run]) -> Vec<BetweenIncidents> {
                 .collect();
             (!gaps.is_empty()).then(|| BetweenIncidents {
                 runbook: runbook.to_string(),
+                incidents: times.len(),
+                first_detected_at: first,
+                last_detected_at: last,
+                gaps: Summary::of(gaps),
+            })
+        })
+        .collect()
+}
+
+/// Incidents per service: runs of any runbook of the service that share an incident id
+/// (or, without one, a detected_at) are one incident.
+fn by_service(live: &[&Run]) -> Vec<ServiceIncidents> {
+    type Seen<'a> = (HashMap<String, DateTime<Utc>>, Vec<&'a str>);
+    let mut incidents: BTreeMap<&str, Seen> = BTreeMap::new();
+    for r in live {
+        let (Some(service), Some(at)) = (r.service.as_deref(), r.detected_at) else {
+            continue;
+        };
+        let key = r.incident.clone().unwrap_or_else(|| at.to_rfc3339());
+        let (times, runbooks) = incidents.entry(service).or_default();
+        let first = times.entry(key).or_insert(at);
+        *first = (*first).min(at);
+        if !runbooks.contains(&r.runbook.as_str()) {
+            runbooks.push(&r.runbook);
+        }
+    }
+    incidents
+        .into_iter()
+        .filter_map(|(service, (by_incident, mut runbooks))| {
+            let mut times: Vec<DateTime<Utc>> = by_incident.into_values().collect();
+            times.sort_unstable();
+            runbooks.sort_unstable();
+            let (&first, &last) = (times.first()?, times.last()?);
+            let gaps: Vec<i64> = times
+                .windows(2)
+                .map(|w| (w[1] - w[0]).num_milliseconds())
+                .collect();
+            (!gaps.is_empty()).then(|| ServiceIncidents {
+                service: service.to_string(),
+                runbooks: runbooks.into_iter().map(str::to_string).collect(),
                 incidents: times.len(),
                 first_detected_at: first,
                 last_detected_at: last,

@@ -1,6 +1,6 @@
 //! The figures of `runbook stats` as text: a heading and an aligned table per section.
 
-use super::figures::{CAVEAT, ErrorBudget, Stats};
+use super::figures::{CAVEAT, ENOUGH_TO_COMPARE, ErrorBudget, Stats};
 use crate::event::Mode;
 use crate::format::{self, indented_table, millis, millis_or_dash, row};
 
@@ -71,6 +71,7 @@ pub(super) fn render(s: &Stats) -> String {
             millis_or_dash(d.max_ms),
             millis_or_dash(d.mean_ms)
         ));
+        out.push_str(&too_few(d.count, "run", "their duration"));
     }
 
     out.push_str("\nTime to engage and to mitigate (live runs with --detected-at)\n");
@@ -92,6 +93,7 @@ pub(super) fn render(s: &Stats) -> String {
             ]);
         }
         out.push_str(&indented_table(&rows));
+        out.push_str(&too_few(s.time_to_mitigate.count, "incident", "MTTR"));
     }
 
     out.push_str("\nTime between incidents (consecutive detected_at, per runbook)\n");
@@ -114,6 +116,30 @@ pub(super) fn render(s: &Stats) -> String {
                 millis_or_dash(b.gaps.p50_ms),
                 millis_or_dash(b.gaps.min_ms),
                 format::minute(b.last_detected_at),
+            ]);
+        }
+        out.push_str(&indented_table(&rows));
+    }
+    if !s.between_incidents_by_service.is_empty() {
+        out.push_str("\n  Per service (every runbook of the service):\n");
+        let mut rows = vec![row(&[
+            "SERVICE",
+            "INCIDENTS",
+            "MEAN (MTBF)",
+            "P50",
+            "SHORTEST",
+            "LAST DETECTED",
+            "RUNBOOKS",
+        ])];
+        for b in &s.between_incidents_by_service {
+            rows.push(vec![
+                b.service.clone(),
+                b.incidents.to_string(),
+                millis_or_dash(b.gaps.mean_ms),
+                millis_or_dash(b.gaps.p50_ms),
+                millis_or_dash(b.gaps.min_ms),
+                format::minute(b.last_detected_at),
+                b.runbooks.join(", "),
             ]);
         }
         out.push_str(&indented_table(&rows));
@@ -228,6 +254,19 @@ pub(super) fn render(s: &Stats) -> String {
         render_budget(&mut out, b);
     }
     out
+}
+
+/// A note under a figure that rests on fewer values than can show a change.
+fn too_few(count: usize, what: &str, figure: &str) -> String {
+    if count == 0 || count >= ENOUGH_TO_COMPARE {
+        return String::new();
+    }
+    format!(
+        "  note: {count} {what}{} {} too few to tell a 10% change in {figure} from noise; \
+         about {ENOUGH_TO_COMPARE} are needed\n",
+        if count == 1 { "" } else { "s" },
+        if count == 1 { "is" } else { "are" },
+    )
 }
 
 fn render_budget(out: &mut String, b: &ErrorBudget) {
