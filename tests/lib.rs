@@ -9,6 +9,7 @@ mod test;
 mod check;
 mod commands;
 mod diagnostics;
+mod escapes;
 mod exec;
 mod hostile;
 mod layout;

@@ -295,13 +295,34 @@ impl Reader<'_> {
         }
     }
 
+    /// Runbook text is shown to people and run by shells: a character that drives a
+    /// terminal (ESC, BEL, a carriage return that is not part of a line break, a bidi
+    /// override) has no business in it. Newlines and tabs are text.
+    fn printable(&mut self, text: &str, span: Range<usize>, key: &str) {
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            let line_break = c == '\n' || c == '\t' || (c == '\r' && chars.peek() == Some(&'\n'));
+            if crate::format::drives_terminal(c) && !line_break {
+                self.err(
+                    span,
+                    format!("`{key}` holds the control character U+{:04X}", c as u32),
+                    Some("runbook text is shown on terminals: write an escape sequence the way the command spells it (printf '\\033[1m'), not as the raw character"),
+                );
+                return;
+            }
+        }
+    }
+
     fn string(&mut self, t: &DeTable<'_>, key: &str) -> Option<Loc<String>> {
         let v = t.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Loc {
-                value: s.to_string(),
-                span: v.span(),
-            }),
+            DeValue::String(s) => {
+                self.printable(s, v.span(), key);
+                Some(Loc {
+                    value: s.to_string(),
+                    span: v.span(),
+                })
+            }
             _ => {
                 self.type_err(v, key, "a string");
                 None
@@ -332,10 +353,13 @@ impl Reader<'_> {
         let mut out = Vec::with_capacity(items.len());
         for item in items.iter() {
             match item.get_ref() {
-                DeValue::String(s) => out.push(Loc {
-                    value: s.to_string(),
-                    span: item.span(),
-                }),
+                DeValue::String(s) => {
+                    self.printable(s, item.span(), key);
+                    out.push(Loc {
+                        value: s.to_string(),
+                        span: item.span(),
+                    })
+                }
                 other => self.err(
                     item.span(),
                     format!("`{key}` must hold only strings, found {}", other.type_str()),
@@ -409,7 +433,10 @@ impl Reader<'_> {
         let default = match t.get("default") {
             None => None,
             Some(v) => match v.get_ref() {
-                DeValue::String(s) => Some(s.to_string()),
+                DeValue::String(s) => {
+                    self.printable(s, v.span(), "default");
+                    Some(s.to_string())
+                }
                 DeValue::Integer(i) => Some(i.as_str().to_string()),
                 DeValue::Float(f) => Some(f.as_str().to_string()),
                 DeValue::Boolean(b) => Some(b.to_string()),
@@ -536,6 +563,7 @@ impl Reader<'_> {
             for (k, val) in et {
                 match val.get_ref() {
                     DeValue::String(s) => {
+                        self.printable(s, val.span(), &format!("env.{}", k.get_ref()));
                         let key = Loc {
                             value: k.get_ref().to_string(),
                             span: k.span(),

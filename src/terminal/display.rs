@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::event::{Event, Level, Mode, Output, Phase, RunStatus, Sink, StepStatus, Stream};
-use crate::format::{self, Tone};
+use crate::format::{self, Shown, Tone};
 
 /// Output held back while a prompt is up; beyond this it is only in the log.
 const HOLD_LIMIT: usize = 1024 * 1024;
@@ -177,13 +177,15 @@ impl Display {
                     ""
                 };
                 self.line(&format!(
-                    "{} {runbook}: {title}{rehearsal}",
-                    self.paint(Tone::Strong, "runbook")
+                    "{} {}: {}{rehearsal}",
+                    self.paint(Tone::Strong, "runbook"),
+                    v(runbook),
+                    v(title)
                 ));
-                self.line(&format!("  run {run_id}"));
-                self.line(&format!("  log {log_path}"));
+                self.line(&format!("  run {}", v(run_id)));
+                self.line(&format!("  log {}", v(log_path)));
                 if let Some(i) = incident {
-                    self.line(&format!("  incident {i}"));
+                    self.line(&format!("  incident {}", v(i)));
                 }
                 if let Some(d) = detected_at
                     && let Ok(t) = chrono::DateTime::parse_from_rfc3339(d)
@@ -192,6 +194,7 @@ impl Display {
                         .signed_duration_since(t)
                         .to_std()
                         .unwrap_or_default();
+                    let d = v(d);
                     self.line(&format!("  detected {d} ({} ago)", format::duration(since)));
                 }
             }
@@ -239,7 +242,7 @@ impl Display {
                 if let Some(c) = command
                     && self.fancy.is_none()
                 {
-                    let c = c.trim();
+                    let c = v(c.trim());
                     if c.contains('\n') {
                         self.line(&format!("     $ {}", c.replace('\n', "\n       ")));
                     } else {
@@ -266,7 +269,7 @@ impl Display {
                 if let (StepStatus::DryRun, Some(c), true) =
                     (status, &command, self.fancy.is_some())
                 {
-                    self.line(&format!("  would run {step}: {}", c.trim()));
+                    self.line(&format!("  would run {step}: {}", v(c.trim())));
                 }
                 if let Some(bar) = self.bars.remove(step) {
                     bar.finish_and_clear();
@@ -297,10 +300,10 @@ impl Display {
                     text.push_str(&format!(", exit code {c}"));
                 }
                 if let Some(r) = reason {
-                    text.push_str(&format!(": {r}"));
+                    text.push_str(&format!(": {}", v(r)));
                 }
                 if let Some(n) = &response.note {
-                    text.push_str(&format!(" (note: {n})"));
+                    text.push_str(&format!(" (note: {})", v(n)));
                 }
                 self.line(&text);
             }
@@ -311,7 +314,7 @@ impl Display {
                 ));
             }
             Event::RunResumed { run_id, operator } => {
-                self.line(&format!("resumed run {run_id} by {operator}"))
+                self.line(&format!("resumed run {} by {}", v(run_id), v(operator)))
             }
             Event::RunFinished {
                 status,
@@ -329,12 +332,12 @@ impl Display {
                     format::duration(Duration::from_millis(*duration_ms))
                 );
                 if let Some(r) = reason {
-                    text.push_str(&format!(": {r}"));
+                    text.push_str(&format!(": {}", v(r)));
                 }
                 self.line(&text);
                 self.finish();
                 if let Some((run_id, log_path)) = &self.run {
-                    let end = format!("  run {run_id}  log {log_path}");
+                    let end = format!("  run {}  log {}", v(run_id), v(log_path));
                     self.line(&end);
                 }
             }
@@ -345,12 +348,14 @@ impl Display {
                 delay_ms,
                 ..
             } => self.line(&format!(
-                "  {step} attempt {attempt} {reason}; retrying in {}",
+                "  {step} attempt {attempt} {}; retrying in {}",
+                v(reason),
                 humantime::format_duration(Duration::from_millis(*delay_ms))
             )),
             Event::PromptOpened { .. } => self.pause(),
             Event::PromptClosed { .. } => self.resume(),
             Event::Notice { level, text, .. } => {
+                let text = v(text);
                 let text = match level {
                     Level::Info => format!("  {text}"),
                     Level::Warning => format!("  {}: {text}", self.paint(Tone::Caution, "warning")),
@@ -362,7 +367,7 @@ impl Display {
                 let mut text =
                     String::from("not rolled back (undo by hand if needed, newest first):");
                 for s in steps {
-                    text.push_str(&format!("\n  {}: {}", s.step, s.command.trim()));
+                    text.push_str(&format!("\n  {}: {}", s.step, v(s.command.trim())));
                 }
                 self.line(&text);
             }
@@ -381,6 +386,11 @@ impl Display {
             let _ = m.clear();
         }
     }
+}
+
+/// Text from the run (titles, commands, reasons, notes, names) as it may be shown.
+fn v(text: &str) -> std::borrow::Cow<'_, str> {
+    format::visible(text, Shown::Text)
 }
 
 impl Sink for Display {

@@ -6,12 +6,12 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use crate::event::{Answer, PromptKind};
 use crate::exec::ask::{PromptError, Prompter, Question, Reply};
+use crate::format::{Shown, visible};
 
 /// The text shown before the choice.
 fn header(q: &Question) -> String {
-    let Question {
-        step, title, body, ..
-    } = q;
+    let v = |s: &str| visible(s, Shown::Text).into_owned();
+    let (step, title, body) = (v(&q.step), v(&q.title), v(&q.body));
     match q.kind {
         PromptKind::Manual => {
             let body: String = body.trim().lines().map(|l| format!("    {l}\n")).collect();
@@ -32,7 +32,7 @@ fn header(q: &Question) -> String {
         }
         PromptKind::InDoubt => format!(
             "step {step} ({title}) started at {} and has no recorded end: it may or may not have run.\n    {body}\n    retry runs it again; done records that it completed; skip goes on without it\n",
-            q.started.as_deref().unwrap_or("an unknown time")
+            v(q.started.as_deref().unwrap_or("an unknown time"))
         ),
     }
 }
@@ -108,7 +108,8 @@ impl Prompter for LinePrompter {
                 None => {
                     let _ = writeln!(
                         err,
-                        "  `{first}` is not an answer here; expected one of: {}",
+                        "  `{}` is not an answer here; expected one of: {}",
+                        visible(first, Shown::Line),
                         words.join(", ")
                     );
                 }
