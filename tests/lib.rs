@@ -20,3 +20,4 @@ mod recovery;
 mod report;
 mod resume;
 mod stats;
+mod templates;

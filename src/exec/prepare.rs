@@ -272,6 +272,15 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
         let value = match (from_var, from_env, &p.default) {
             (Some(v), _, _) | (None, Some(v), _) => v,
             (None, None, Some(d)) => d.clone(),
+            // A param that names its variable expects it: an unset one is a mistake to
+            // stop on before anything runs, not an empty string in a command.
+            (None, None, None) if p.env.is_some() => {
+                return Err(ParamError::EnvUnset {
+                    name: p.name.clone(),
+                    env: p.env.clone().unwrap_or_default(),
+                    secret: p.secret,
+                });
+            }
             (None, None, None) if p.required => {
                 let env = p
                     .env
@@ -291,8 +300,8 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             }
             (None, None, None) => String::new(),
         };
-        if let Some(pat) = &p.pattern {
-            let re = regex::Regex::new(pat).map_err(|e| ParamError::BadPattern {
+        if let (Some(pat), Some(re)) = (&p.pattern, p.pattern_regex()) {
+            let re = re.map_err(|e| ParamError::BadPattern {
                 name: p.name.clone(),
                 problem: e.to_string(),
             })?;

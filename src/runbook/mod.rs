@@ -122,6 +122,19 @@ impl Step {
     }
 }
 
+impl Param {
+    /// The param's `pattern` as it is applied: to the whole value. An unanchored
+    /// `db-[0-9]+` would otherwise accept `db-1; rm -rf /` by finding `db-1` in it.
+    pub fn pattern_regex(&self) -> Option<Result<regex::Regex, regex::Error>> {
+        self.pattern.as_deref().map(whole)
+    }
+}
+
+/// `pattern` compiled to match the whole of a value, whether or not it says `^...$`.
+pub(crate) fn whole(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!(r"\A(?:{pattern})\z"))
+}
+
 impl Runbook {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)

@@ -237,7 +237,7 @@ impl Validator<'_> {
             }
             let mut pattern_ok = None;
             if let Some(pat) = &p.pattern {
-                match Regex::new(&pat.value) {
+                match super::whole(&pat.value) {
                     Ok(re) => pattern_ok = Some(re),
                     Err(e) => {
                         let msg = e.to_string();
@@ -258,7 +258,7 @@ impl Validator<'_> {
                     format!(
                         "the default of param `{}` does not match its pattern `{}`",
                         p.name.value,
-                        re.as_str()
+                        p.pattern.as_ref().map_or("", |l| l.value.as_str())
                     ),
                 );
             }
