@@ -2,7 +2,7 @@
 //! environment variable is missing, conditions that mean what they say, values that stay
 //! data in every shell context, and a choice of shell.
 
-use crate::test::Test;
+use crate::test::{Test, runbook_with};
 
 #[test]
 fn a_pattern_must_match_the_whole_value() {
@@ -94,4 +94,158 @@ fn a_param_whose_environment_variable_is_unset_stops_the_run_before_anything_run
         .run();
     assert_eq!(ran.log()[0]["params"]["region"], "eu-0");
     assert!(ran.dir.join("ran").exists());
+}
+
+#[test]
+fn a_when_with_no_expression_or_text_outside_it_is_refused() {
+    let steps = "[[step]]\nid = \"a\"\nmanual = \"Look.\"\nask = \"answer\"\n\n[[step]]\nid = \"b\"\nrun = \"true\"\nwhen = \"answer > 100\"\n\n[[step]]\nid = \"c\"\nrun = \"true\"\nwhen = \"{{answer}} > 100\"\n";
+    Test::new()
+        .runbook("x", &runbook_with(steps))
+        .args(&["check", "x"])
+        .status(2)
+        .stderr(
+            r#"runbooks/x.toml:12:9: error: `when` has no {{...}} expression: "answer > 100" is fixed text, which is always true
+   |
+12 | when = "answer > 100"
+   |         ^^^^^^^^^^^^
+   = help: write the test as a helper, for example when = "{{gt answer 100}}"; the helpers are listed in docs/spec.md
+runbooks/x.toml:17:20: error: `when` has text outside its expression (`> 100`): the condition is the whole rendered text, so it is always true
+   |
+17 | when = "{{answer}} > 100"
+   |                    ^^^^^
+   = help: write the test as a helper, for example when = "{{gt answer 100}}"; the helpers are listed in docs/spec.md
+"#,
+        )
+        .run();
+}
+
+#[test]
+fn a_comparison_with_the_wrong_number_of_values_is_refused() {
+    Test::new()
+        .runbook(
+            "x",
+            &runbook_with("[[step]]\nid = \"a\"\nrun = \"echo 1\"\ncapture = \"lag\"\n\n[[step]]\nid = \"b\"\nrun = \"true\"\nwhen = \"{{lt lag}}\"\n"),
+        )
+        .args(&["check", "x"])
+        .status(2)
+        .stderr_has("x.toml:12:11: error: `lt` compares two values; it is given 1")
+        .stderr_has("= help: write {{lt a b}}, for example {{lt lag 30}}")
+        .run();
+}
+
+/// Every comparison of `a` with `b`, one step each: the steps that ran say which held.
+const COMPARE: &str = r#"[runbook]
+title = "t"
+
+[params.a]
+required = true
+
+[params.b]
+required = true
+
+[[step]]
+id = "eq"
+run = "echo eq"
+when = "{{eq a b}}"
+needs = []
+
+[[step]]
+id = "ne"
+run = "echo ne"
+when = "{{ne a b}}"
+needs = []
+
+[[step]]
+id = "lt"
+run = "echo lt"
+when = "{{lt a b}}"
+needs = []
+
+[[step]]
+id = "lte"
+run = "echo lte"
+when = "{{lte a b}}"
+needs = []
+
+[[step]]
+id = "gt"
+run = "echo gt"
+when = "{{gt a b}}"
+needs = []
+
+[[step]]
+id = "gte"
+run = "echo gte"
+when = "{{gte a b}}"
+needs = []
+
+[[step]]
+id = "eq-text-5"
+run = "echo eq-text-5"
+when = '{{eq a "5"}}'
+needs = []
+
+[[step]]
+id = "eq-number-5"
+run = "echo eq-number-5"
+when = "{{eq a 5}}"
+needs = []
+"#;
+
+#[test]
+fn comparisons_follow_one_rule_numbers_when_both_read_as_numbers_else_text() {
+    // (a, b, the comparisons that hold, in step order)
+    let table: &[(&str, &str, &str)] = &[
+        ("5", "5", "eq lte gte eq-text-5 eq-number-5"),
+        ("5", "5.0", "eq lte gte eq-text-5 eq-number-5"),
+        ("5.0", "5", "eq lte gte eq-text-5 eq-number-5"),
+        ("9", "10", "ne lt lte"),
+        ("007", "7", "eq lte gte"),
+        ("-2", "1e1", "ne lt lte"),
+        ("100", "99.5", "ne gt gte"),
+        ("abc", "abd", "ne lt lte"),
+        ("10", "9a", "ne lt lte"),
+        ("", "0", "ne lt lte"),
+        ("B", "a", "ne lt lte"),
+        ("db-2", "db-10", "ne gt gte"),
+        ("0x10", "16", "ne lt lte"),
+    ];
+    for (a, b, want) in table {
+        let ran = Test::new()
+            .runbook("x", COMPARE)
+            .args(&[
+                "exec",
+                "x",
+                "--parallel",
+                "1",
+                "--var",
+                &format!("a={a}"),
+                "--var",
+                &format!("b={b}"),
+            ])
+            .run();
+        let got: Vec<String> = ran.stdout().lines().map(str::to_string).collect();
+        assert_eq!(got.join(" "), *want, "a = {a:?}, b = {b:?}");
+    }
+}
+
+#[test]
+fn template_errors_at_run_time_are_said_in_the_runbooks_words() {
+    let ran = Test::new()
+        .runbook(
+            "x",
+            &runbook_with("[[step]]\nid = \"a\"\nrun = \"echo {{not run_id dry_run}}\"\n"),
+        )
+        .args(&["exec", "x"])
+        .status(1)
+        .stderr_has("cannot render the command: `not` takes one value; it was given 2")
+        .run();
+    let reason = ran.finished("a")["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        !reason.contains("Helper") && !reason.contains("Failed to"),
+        "{reason}"
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub(crate) mod graph;
+pub mod helpers;
 pub(crate) mod lookup;
 mod raw;
 pub(crate) mod template;

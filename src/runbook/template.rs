@@ -4,12 +4,8 @@
 use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::{Path, PathSeg};
 
-/// Helpers a runbook template may call: Handlebars' built-ins.
-pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len",
-];
-const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
+use super::helpers::{self, BLOCK_HELPERS, COMPARISONS};
+
 /// Blocks that change the context: names inside them are not runbook variables.
 const SCOPING_HELPERS: &[&str] = &["each", "with"];
 
@@ -23,6 +19,7 @@ pub struct Problem {
     pub offset: usize,
     pub len: usize,
     pub message: String,
+    pub help: Option<String>,
 }
 
 /// A variable the template reads, and where (byte offset in the template text).
@@ -39,6 +36,7 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
             offset,
             len: 1,
             message: format!("template nests deeper than {MAX_NESTING} levels"),
+            help: None,
         }]);
     }
     let tpl = Template::compile(text).map_err(|e| {
@@ -47,6 +45,7 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
             offset,
             len: 1,
             message: format!("template syntax: {}", reason_text(&e)),
+            help: None,
         }]
     })?;
     let mut names = Vec::new();
@@ -61,10 +60,11 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
     }
     let problems: Vec<Problem> = problems
         .into_iter()
-        .map(|(word, message)| Problem {
+        .map(|(word, message, help)| Problem {
             offset: locate(text, &word).unwrap_or(0),
             len: word.len().max(1),
             message,
+            help,
         })
         .collect();
     if problems.is_empty() {
@@ -95,12 +95,10 @@ pub(crate) fn reason_text(e: &handlebars::TemplateError) -> String {
     }
 }
 
-fn walk(
-    tpl: &Template,
-    scoped: bool,
-    names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
-) {
+/// A problem found while walking a template: the word to point at, the message, a help.
+type Found = (String, String, Option<String>);
+
+fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<Found>) {
     for el in &tpl.elements {
         match el {
             TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
@@ -109,6 +107,7 @@ fn walk(
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
+                    arity(&ht.name, ht.params.len(), problems);
                     params(
                         ht.params.iter().chain(ht.hash.values()),
                         scoped,
@@ -141,50 +140,69 @@ fn walk(
                 problems.push((
                     word,
                     "partials and decorators are not available in runbook templates".into(),
+                    None,
                 ));
             }
             _ => problems.push((
                 String::new(),
                 "this template construct is not supported".into(),
+                None,
             )),
         }
     }
 }
 
-fn helper<'a>(
-    name: &'a Parameter,
-    block: bool,
-    problems: &mut Vec<(String, String)>,
-) -> Option<&'a str> {
+fn helper<'a>(name: &'a Parameter, block: bool, problems: &mut Vec<Found>) -> Option<&'a str> {
     let n = name.as_name()?;
-    let known = if block { BLOCK_HELPERS } else { HELPERS };
+    let all: Vec<&str> = helpers::HELPERS.iter().map(|(n, _)| *n).collect();
+    let known: &[&str] = if block { BLOCK_HELPERS } else { &all };
     if !known.contains(&n) {
         let kind = if block { "block helper" } else { "helper" };
         let hint = crate::runbook::diagnostic::did_you_mean(n, known.iter().copied())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
-        problems.push((n.to_string(), format!("unknown {kind} `{n}`{hint}")));
+        let list = if block {
+            format!("the block helpers are {}", BLOCK_HELPERS.join(", "))
+        } else {
+            format!("the helpers are {}", helpers::names())
+        };
+        problems.push((
+            n.to_string(),
+            format!("unknown {kind} `{n}`{hint}"),
+            Some(list),
+        ));
     }
     Some(n)
+}
+
+/// Comparisons take exactly two values: `{{lt lag}}` is a mistake to catch before the run.
+fn arity(name: &Parameter, given: usize, problems: &mut Vec<Found>) {
+    if let Some(n) = name.as_name()
+        && COMPARISONS.contains(&n)
+        && given != 2
+    {
+        problems.push((
+            n.to_string(),
+            format!("`{n}` compares two values; it is given {given}"),
+            Some(format!(
+                "write {{{{{n} a b}}}}, for example {{{{{n} lag 30}}}}"
+            )),
+        ));
+    }
 }
 
 fn params<'a>(
     ps: impl Iterator<Item = &'a Parameter>,
     scoped: bool,
     names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
+    problems: &mut Vec<Found>,
 ) {
     for p in ps {
         param(p, scoped, names, problems);
     }
 }
 
-fn param(
-    p: &Parameter,
-    scoped: bool,
-    names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
-) {
+fn param(p: &Parameter, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<Found>) {
     match p {
         Parameter::Literal(_) => {}
         Parameter::Name(n) if !scoped && n != "this" => names.push(n.clone()),
@@ -207,6 +225,7 @@ fn param(
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
+                    arity(&ht.name, ht.params.len(), problems);
                     params(
                         ht.params.iter().chain(ht.hash.values()),
                         scoped,
@@ -311,9 +330,11 @@ impl Renderer {
         let mut shell = handlebars::Handlebars::new();
         shell.set_strict_mode(true);
         shell.register_escape_fn(shell_quote);
+        helpers::register(&mut shell);
         let mut raw = handlebars::Handlebars::new();
         raw.set_strict_mode(true);
         raw.register_escape_fn(handlebars::no_escape);
+        helpers::register(&mut raw);
         Renderer { shell, raw }
     }
 
@@ -346,18 +367,60 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn render_error(e: &handlebars::RenderError) -> String {
-    use handlebars::RenderErrorReason as R;
-    match e.reason() {
-        R::MissingVariable(Some(path)) => format!("variable `{path}` is not set"),
-        R::MissingVariable(None) => "a variable is not set".to_string(),
-        other => other.to_string(),
-    }
+    helpers::explain(e)
 }
 
 /// `when` is truthy unless it renders to "", "false", "0" or "no" (spec §1).
 pub fn truthy(rendered: &str) -> bool {
-    let t = rendered.trim();
-    !(t.is_empty() || t.eq_ignore_ascii_case("false") || t == "0" || t.eq_ignore_ascii_case("no"))
+    helpers::truthy_text(rendered)
+}
+
+/// What is wrong with `text` as a `when` condition, beyond its syntax: a condition is an
+/// expression, so one with no `{{...}}` at all (`answer > 100`), or with words outside its
+/// expression (`{{answer}} > 100`), renders to fixed, non-empty text and is always true.
+pub fn condition_problems(text: &str) -> Vec<Problem> {
+    let Ok(tpl) = Template::compile(text) else {
+        return Vec::new();
+    };
+    let example = "write the test as a helper, for example when = \"{{gt answer 100}}\"; the helpers are listed in docs/spec.md";
+    let has_expression = tpl.elements.iter().any(|e| {
+        !matches!(
+            e,
+            TemplateElement::RawString(_) | TemplateElement::Comment(_)
+        )
+    });
+    if !has_expression {
+        return vec![Problem {
+            offset: 0,
+            len: text.len().max(1),
+            message: format!(
+                "`when` has no {{{{...}}}} expression: \"{}\" is fixed text, which is always true",
+                text.trim()
+            ),
+            help: Some(example.into()),
+        }];
+    }
+    let mut out = Vec::new();
+    for (el, at) in tpl.elements.iter().zip(&tpl.mapping) {
+        if let TemplateElement::RawString(raw) = el
+            && !raw.trim().is_empty()
+        {
+            let offset = offset_of(text, at.0, at.1);
+            let offset = text[offset..]
+                .find(raw.trim())
+                .map_or(offset, |i| offset + i);
+            out.push(Problem {
+                offset,
+                len: raw.trim().len(),
+                message: format!(
+                    "`when` has text outside its expression (`{}`): the condition is the whole rendered text, so it is always true",
+                    raw.trim()
+                ),
+                help: Some(example.into()),
+            });
+        }
+    }
+    out
 }
 
 /// A variable's value for templates: text that reads as a number (and prints back the

@@ -557,12 +557,13 @@ impl Validator<'_> {
                 let refs = match template::analyse(&site.text) {
                     Ok(refs) => refs,
                     Err(problems) => {
-                        for p in problems {
-                            self.err(at(site, p.offset, p.len), p.message);
-                        }
+                        self.problems(site, problems);
                         continue;
                     }
                 };
+                if site.field == "when" {
+                    self.problems(site, template::condition_problems(&site.text));
+                }
                 for r in refs {
                     let name = r.name.as_str();
                     if params.contains_key(name) || BUILTIN_VARS.contains(&name) {
@@ -607,6 +608,19 @@ impl Validator<'_> {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// Problems found inside a template, located in the file.
+    fn problems(&mut self, site: &TemplateSite, problems: Vec<template::Problem>) {
+        for p in problems {
+            let mut d = Diagnostic::new(at(site, p.offset, p.len), p.message);
+            if let Some(h) = p.help {
+                d = d.with_help(h);
+            }
+            self.diags.push(d);
         }
     }
 }
