@@ -249,3 +249,152 @@ fn template_errors_at_run_time_are_said_in_the_runbooks_words() {
         "{reason}"
     );
 }
+
+/// The commands people write first, with a value that tries to become code in each.
+const WRITTEN_FIRST: &str = r#"[runbook]
+title = "t"
+
+[params.reason]
+required = true
+
+[[step]]
+id = "single"
+run = "echo 'reason: {{reason}}' > single"
+
+[[step]]
+id = "double"
+run = "echo \"reason: {{reason}}\" > double"
+
+[[step]]
+id = "bare"
+run = "printf 'reason: %s\n' {{reason}} > bare"
+
+[[step]]
+id = "subst"
+run = "printf '%s\n' \"$(printf 'reason: %s' {{reason}})\" > subst"
+
+[[step]]
+id = "backquote"
+run = "x=`printf 'reason: %s' '{{reason}}'`; printf '%s\n' \"$x\" > backquote"
+
+[[step]]
+id = "heredoc"
+run = """
+cat > heredoc <<EOF
+reason: {{reason}}
+EOF
+"""
+"#;
+
+#[test]
+fn a_value_stays_data_in_quotes_substitutions_and_here_documents() {
+    for evil in [
+        "x; touch pwned #",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "x' ; touch pwned ; echo '",
+        "x\" ; touch pwned ; echo \"",
+        "a\\\nEOF\ntouch pwned",
+        "-n",
+    ] {
+        let ran = Test::new()
+            .runbook("x", WRITTEN_FIRST)
+            .args(&["exec", "x", "--var", &format!("reason={evil}")])
+            .run();
+        assert!(!ran.dir.join("pwned").exists(), "{evil:?} ran as code");
+        for file in ["single", "double", "bare", "subst", "backquote", "heredoc"] {
+            let got = std::fs::read_to_string(ran.dir.join(file)).unwrap();
+            assert_eq!(got, format!("reason: {evil}\n"), "{file}: {evil:?}");
+        }
+    }
+}
+
+#[test]
+fn captured_and_typed_values_stay_data_too() {
+    let text = runbook_with(
+        r#"[[step]]
+id = "grab"
+run = "printf '%s' '$(touch pwned)`touch pwned2`'\\''; touch pwned3 #'"
+capture = "got"
+
+[[step]]
+id = "ask"
+manual = "Type something."
+ask = "typed"
+
+[[step]]
+id = "use"
+run = "printf '%s|%s' \"{{got}}\" '{{typed}}' > used"
+"#,
+    );
+    let ran = Test::new()
+        .runbook("x", &text)
+        .args(&["exec", "x"])
+        .stdin("'; touch pwned4; echo '\n")
+        .run();
+    for f in ["pwned", "pwned2", "pwned3", "pwned4"] {
+        assert!(!ran.dir.join(f).exists(), "{f}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(ran.dir.join("used")).unwrap(),
+        "$(touch pwned)`touch pwned2`'; touch pwned3 #|'; touch pwned4; echo '"
+    );
+}
+
+#[test]
+fn check_refuses_a_value_where_no_quoting_holds_and_says_the_safe_ways() {
+    let text = runbook_with(
+        "[params.reason]\nrequired = true\n\n[[step]]\nid = \"a\"\nrun = \"sh -c 'echo {{reason}}'\"\n\n[[step]]\nid = \"b\"\nrun = \"ssh db-1 echo {{reason}}\"\nrollback = \"eval echo {{reason}}\"\n",
+    );
+    Test::new()
+        .runbook("x", &text)
+        .args(&["check", "x"])
+        .status(2)
+        .stderr(
+            r#"runbooks/x.toml:9:20: error: `{{reason}}` cannot stay data here: a shell's `-c` script is parsed again by that shell, so quoting cannot keep the value data there
+  |
+9 | run = "sh -c 'echo {{reason}}'"
+  |                    ^^^^^^^^^^
+  = help: move the value into the step's `env` (env = { NAME = "{{x}}" }) and read "$NAME" where it is needed (a nested shell reads it inside its script: sh -c 'echo "$NAME"'; or give it as an argument after the script: sh -c 'echo "$1"' sh {{x}}); or, on purpose, insert it raw with {{{x}}} (then a strict `pattern` on the param is what keeps it safe)
+runbooks/x.toml:13:22: error: `{{reason}}` cannot stay data here: `ssh` sends the words after the host to a remote shell, which parses them again, so quoting cannot keep the value data there
+   |
+13 | run = "ssh db-1 echo {{reason}}"
+   |                      ^^^^^^^^^^
+   = help: the remote shell parses whatever it is sent, "$NAME" included: send the value on stdin (env = { NAME = "{{x}}" } and printf '%s\n' "$NAME" | ssh host 'read -r v; ...'), or, on purpose, insert it raw with {{{x}}} and guard it with a strict `pattern` on the param
+runbooks/x.toml:14:23: error: `{{reason}}` cannot stay data here: `eval` parses its arguments again as shell code, so quoting cannot keep the value data there
+   |
+14 | rollback = "eval echo {{reason}}"
+   |                       ^^^^^^^^^^
+   = help: move the value into the step's `env` (env = { NAME = "{{x}}" }) and read "$NAME" where it is needed (a nested shell reads it inside its script: sh -c 'echo "$NAME"'; or give it as an argument after the script: sh -c 'echo "$1"' sh {{x}}); or, on purpose, insert it raw with {{{x}}} (then a strict `pattern` on the param is what keeps it safe)
+"#,
+        )
+        .run();
+    // The first safe way: the value in `env`, the command reading "$NAME".
+    let fixed = runbook_with(
+        "[params.reason]\nrequired = true\n\n[[step]]\nid = \"a\"\nrun = \"sh -c 'echo \\\"$REASON\\\"' > out\"\nenv = { REASON = \"{{reason}}\" }\n",
+    );
+    let ran = Test::new()
+        .runbook("x", &fixed)
+        .args(&["exec", "x", "--var", "reason=$(touch pwned); `touch pwned`"])
+        .run();
+    assert!(!ran.dir.join("pwned").exists());
+    assert_eq!(
+        std::fs::read_to_string(ran.dir.join("out")).unwrap(),
+        "$(touch pwned); `touch pwned`\n"
+    );
+}
+
+#[test]
+fn a_nul_in_a_value_is_an_error_that_names_it() {
+    let text = runbook_with(
+        "[[step]]\nid = \"grab\"\nrun = \"printf 'a\\\\000b'\"\ncapture = \"blob\"\n\n[[step]]\nid = \"use\"\nrun = \"printf '%s' {{blob}} > out\"\n",
+    );
+    let ran = Test::new()
+        .runbook("x", &text)
+        .args(&["exec", "x"])
+        .status(1)
+        .stderr_has("cannot render the command: variable `blob` holds a NUL byte, which cannot be passed to a command")
+        .run();
+    assert!(!ran.dir.join("out").exists());
+    assert_eq!(ran.finished("use")["status"], "failed");
+}

@@ -9,6 +9,7 @@ pub(crate) mod graph;
 pub mod helpers;
 pub(crate) mod lookup;
 mod raw;
+pub mod shell;
 pub(crate) mod template;
 mod validate;
 

@@ -5,6 +5,7 @@ use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::{Path, PathSeg};
 
 use super::helpers::{self, BLOCK_HELPERS, COMPARISONS};
+use super::shell::Command;
 
 /// Blocks that change the context: names inside them are not runbook variables.
 const SCOPING_HELPERS: &[&str] = &["each", "with"];
@@ -275,7 +276,7 @@ fn too_deep(text: &str) -> Option<usize> {
 }
 
 /// Byte offset of a 1-based line and column (handlebars counts columns in characters).
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
+pub(crate) fn offset_of(text: &str, line: usize, col: usize) -> usize {
     let mut start = 0;
     for _ in 1..line {
         match text[start..].find('\n') {
@@ -313,7 +314,8 @@ fn locate(text: &str, word: &str) -> Option<usize> {
 }
 
 /// Renders templates at run time: strict (an unset variable is an error, never ""), with
-/// values in shell commands quoted unless they are made only of safe characters.
+/// each value in a shell command written for the shell context it lands in
+/// ([`super::shell`]).
 pub struct Renderer {
     shell: handlebars::Handlebars<'static>,
     raw: handlebars::Handlebars<'static>,
@@ -329,7 +331,8 @@ impl Renderer {
     pub fn new() -> Self {
         let mut shell = handlebars::Handlebars::new();
         shell.set_strict_mode(true);
-        shell.register_escape_fn(shell_quote);
+        // Values are marked, and quoted once the command around them is known.
+        shell.register_escape_fn(super::shell::mark);
         helpers::register(&mut shell);
         let mut raw = handlebars::Handlebars::new();
         raw.set_strict_mode(true);
@@ -338,11 +341,24 @@ impl Renderer {
         Renderer { shell, raw }
     }
 
-    /// For `run` and `rollback`: `{{x}}` is shell-quoted, `{{{x}}}` is inserted as is.
-    pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
-        self.shell
+    /// For `run` and `rollback`: each `{{x}}` is written as data for the shell context it
+    /// lands in, `{{{x}}}` is inserted as it is.
+    pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<Command, String> {
+        no_nul(text, data)?;
+        let marked = self
+            .shell
             .render_template(text, data)
-            .map_err(|e| render_error(&e))
+            .map_err(|e| render_error(&e))?;
+        super::shell::finish(&marked, &|_| None)
+    }
+
+    /// For what reaches a process but is not a command (`env` values, `dir`): as [`raw`],
+    /// and a NUL, which no process can be given, is an error.
+    ///
+    /// [`raw`]: Renderer::raw
+    pub fn process_text(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        no_nul(text, data)?;
+        self.raw(text, data)
     }
 
     /// For everything that is not a shell command: `manual`, `when`, `env`, `dir`.
@@ -353,17 +369,25 @@ impl Renderer {
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    // A NUL cannot reach a shell command line at all; drop it rather than fail to quote.
-    let s: std::borrow::Cow<str> = if s.contains('\0') {
-        s.replace('\0', "").into()
-    } else {
-        s.into()
+/// A NUL cannot be passed to a process (not in an argument, not in its environment): a
+/// value holding one is an error that names it, never a byte silently dropped.
+fn no_nul(text: &str, data: &serde_json::Value) -> Result<(), String> {
+    let Ok(refs) = analyse(text) else {
+        return Ok(());
     };
-    match shlex::try_quote(&s) {
-        Ok(q) => q.into_owned(),
-        Err(_) => "''".to_string(),
+    for r in refs {
+        if data
+            .get(&r.name)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.contains('\0'))
+        {
+            return Err(format!(
+                "variable `{}` holds a NUL byte, which cannot be passed to a command",
+                r.name
+            ));
+        }
     }
+    Ok(())
 }
 
 fn render_error(e: &handlebars::RenderError) -> String {
@@ -471,13 +495,13 @@ mod tests {
         let r = Renderer::new();
         let data =
             serde_json::json!({ "host": "db-2", "evil": "a b; rm -rf /", "lag": value_of("12") });
-        assert_eq!(r.shell("ssh {{host}}", &data).unwrap(), "ssh db-2");
+        assert_eq!(r.shell("ssh {{host}}", &data).unwrap().text, "ssh db-2");
         assert_eq!(
-            r.shell("echo {{evil}}", &data).unwrap(),
+            r.shell("echo {{evil}}", &data).unwrap().text,
             "echo 'a b; rm -rf /'"
         );
         assert_eq!(
-            r.shell("echo {{{evil}}}", &data).unwrap(),
+            r.shell("echo {{{evil}}}", &data).unwrap().text,
             "echo a b; rm -rf /"
         );
         assert_eq!(r.raw("{{lt lag 30}}", &data).unwrap(), "true");

@@ -10,7 +10,7 @@ use regex::Regex;
 
 use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
 use super::raw::{Loc, RawRunbook, RawStep, TemplateSite};
-use super::{Action, Param, Runbook, Step, graph, template};
+use super::{Action, Param, Runbook, Step, graph, shell, template};
 
 /// Variables every template can use, set by the executor.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
@@ -563,6 +563,9 @@ impl Validator<'_> {
                 };
                 if site.field == "when" {
                     self.problems(site, template::condition_problems(&site.text));
+                }
+                if site.field == "run" || site.field == "rollback" {
+                    self.problems(site, shell::check(&site.text));
                 }
                 for r in refs {
                     let name = r.name.as_str();

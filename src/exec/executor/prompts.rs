@@ -65,7 +65,7 @@ impl Executor {
             Action::Run(r) => this
                 .renderer
                 .shell(r, &this.data())
-                .unwrap_or_else(|_| r.clone()),
+                .map_or_else(|_| r.clone(), |c| c.text),
             Action::Manual(_) => String::new(),
         };
         let body = match kind {

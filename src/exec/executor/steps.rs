@@ -137,16 +137,17 @@ impl Executor {
             (Phase::Run, Action::Manual(_)) => "",
         };
         let command = self.renderer.shell(text, &data)?;
-        let mut env = Vec::with_capacity(step.env.len());
+        let mut env = Vec::with_capacity(step.env.len() + command.env.len());
         for (k, v) in &step.env {
-            env.push((k.clone(), self.renderer.raw(v, &data)?));
+            env.push((k.clone(), self.renderer.process_text(v, &data)?));
         }
+        env.extend(command.env);
         let dir = match &step.dir {
-            Some(d) => Some(PathBuf::from(self.renderer.raw(d, &data)?)),
+            Some(d) => Some(PathBuf::from(self.renderer.process_text(d, &data)?)),
             None => None,
         };
         Ok(Spec {
-            command,
+            command: command.text,
             env,
             dir,
             timeout: step.timeout,
