@@ -398,3 +398,118 @@ fn a_nul_in_a_value_is_an_error_that_names_it() {
     assert!(!ran.dir.join("out").exists());
     assert_eq!(ran.finished("use")["status"], "failed");
 }
+
+#[test]
+fn bash_with_pipefail_makes_a_failed_pipeline_fail_the_step() {
+    let text = |runbook_shell: &str, step_shell: &str| {
+        format!(
+            "[runbook]\ntitle = \"t\"\n{runbook_shell}\n[[step]]\nid = \"pipe\"\nrun = \"false | cat; echo after > after\"\n{step_shell}\n"
+        )
+    };
+    // The default, /bin/sh -c, hides the failure and goes on: what people complained of.
+    let ran = Test::new()
+        .runbook("x", &text("", ""))
+        .args(&["exec", "x"])
+        .run();
+    assert!(ran.dir.join("after").exists());
+    // bash means bash -euo pipefail -c: the pipeline fails, and the step with it.
+    let ran = Test::new()
+        .runbook("x", &text("shell = \"bash\"", ""))
+        .args(&["exec", "x"])
+        .status(1)
+        .run();
+    assert_eq!(ran.finished("pipe")["status"], "failed");
+    assert!(!ran.dir.join("after").exists());
+    // A step's own shell wins over the runbook's.
+    let ran = Test::new()
+        .runbook("x", &text("shell = \"bash\"", "shell = \"sh\""))
+        .args(&["exec", "x"])
+        .run();
+    assert!(ran.dir.join("after").exists());
+    // So does -u: an unset variable is an error, not an empty string.
+    Test::new()
+        .runbook(
+            "x",
+            &runbook_with(
+                "[[step]]\nid = \"a\"\nshell = \"bash\"\nrun = \"echo $NOT_SET_ANYWHERE\"\n",
+            ),
+        )
+        .args(&["exec", "x"])
+        .status(1)
+        .stderr_has("NOT_SET_ANYWHERE: unbound variable")
+        .run();
+}
+
+#[test]
+fn a_shell_can_be_given_as_its_program_and_options() {
+    let text = r#"[runbook]
+title = "t"
+
+[params.who]
+default = "it's me"
+
+[[step]]
+id = "bash"
+shell = ["/usr/bin/env", "bash", "-c"]
+run = "echo ${BASH_VERSION:+bash} {{who}}"
+
+[[step]]
+id = "awk"
+shell = ["awk"]
+run = "BEGIN { print 6 * 7 }"
+"#;
+    Test::new()
+        .runbook("x", text)
+        .args(&["exec", "x"])
+        .stdout("bash it's me\n42\n")
+        .run();
+    Test::new()
+        .runbook("x", text)
+        .args(&["show", "x"])
+        .stdout_has("shell /usr/bin/env bash -c")
+        .stdout_has("shell awk")
+        .run();
+}
+
+#[test]
+fn check_refuses_values_for_a_shell_it_does_not_know_and_unknown_shell_names() {
+    let text = r#"[runbook]
+title = "t"
+shell = "zsh"
+
+[params.who]
+default = "me"
+
+[[step]]
+id = "fish"
+shell = ["fish", "-c"]
+run = "echo {{who}} {{{who}}}"
+
+[[step]]
+id = "look"
+manual = "Look."
+shell = "bash"
+"#;
+    Test::new()
+        .runbook("x", text)
+        .args(&["check", "x"])
+        .status(2)
+        .stderr(
+            r#"runbooks/x.toml:3:9: error: `shell` cannot be "zsh"
+  |
+3 | shell = "zsh"
+  |         ^^^^^
+  = help: the named shells are sh, bash (bash runs with -euo pipefail); any other is given as its program and options, to which the command is added last: shell = ["zsh", "-c"]
+runbooks/x.toml:11:13: error: a value cannot be inserted into a command for `fish`, whose quoting the analysis does not know (it knows sh, bash, dash)
+   |
+11 | run = "echo {{who}} {{{who}}}"
+   |             ^^^^^^^
+   = help: give the value to the command through `env` (env = { NAME = "{{x}}" }) and read the variable as that shell does, or, on purpose, insert it raw with {{{x}}}
+runbooks/x.toml:16:9: error: `shell` applies only to `run` steps, and step `look` is manual
+   |
+16 | shell = "bash"
+   |         ^^^^^^
+"#,
+        )
+        .run();
+}

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 pub use diagnostic::{Diagnostic, Report};
 pub use raw::MAX_DURATION;
+pub use shell::Shell;
 
 /// A runbook that passed every check of spec §1.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +36,8 @@ pub struct Runbook {
     #[serde(with = "opt_duration")]
     pub timeout: Option<Duration>,
     pub lock: bool,
+    /// What runs commands when a step names no `shell`.
+    pub shell: Shell,
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
     /// Step indices in run order: dependencies first, ties broken by file order.
@@ -110,6 +113,8 @@ pub struct Step {
     pub readonly: bool,
     pub rollback: Option<String>,
     pub milestone: Option<Milestone>,
+    /// What runs its command and rollback: the step's `shell`, else the runbook's.
+    pub shell: Shell,
     /// 1-based line of the step's `[[step]]` header, for messages.
     pub line: usize,
 }

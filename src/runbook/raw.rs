@@ -36,9 +36,18 @@ pub struct TemplateSite {
     pub verbatim_at: Option<usize>,
 }
 
+/// A `shell` as written: a name (`"bash"`) or the program and options to run commands
+/// with (`["bash", "-c"]`).
+#[derive(Debug, Clone)]
+pub enum RawShell {
+    Named(String),
+    Argv(Vec<String>),
+}
+
 #[derive(Debug, Default)]
 pub struct RawRunbook {
     pub title: Option<String>,
+    pub shell: Option<Loc<RawShell>>,
     pub description: Option<String>,
     pub owner: Option<String>,
     pub service: Option<String>,
@@ -83,6 +92,7 @@ pub struct RawStep {
     pub readonly: Option<Loc<bool>>,
     pub rollback: Option<TemplateSite>,
     pub milestone: Option<(Milestone, Range<usize>)>,
+    pub shell: Option<Loc<RawShell>>,
 }
 
 const TOP_KEYS: &[&str] = &["runbook", "params", "step"];
@@ -94,6 +104,7 @@ const RUNBOOK_KEYS: &[&str] = &[
     "tags",
     "timeout",
     "lock",
+    "shell",
 ];
 const PARAM_KEYS: &[&str] = &[
     "description",
@@ -123,6 +134,7 @@ pub const STEP_KEYS: &[&str] = &[
     "readonly",
     "rollback",
     "milestone",
+    "shell",
 ];
 
 /// Files up to this size have every TOML syntax error reported; larger ones the first.
@@ -191,6 +203,7 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
                     .collect();
                 out.timeout = r.duration(t, "timeout").map(|l| l.value);
                 out.lock = r.boolean(t, "lock").is_none_or(|l| l.value);
+                out.shell = r.shell(t);
             }
         }
     }
@@ -400,6 +413,27 @@ impl Reader<'_> {
         }
     }
 
+    fn shell(&mut self, t: &DeTable<'_>) -> Option<Loc<RawShell>> {
+        let v = t.get("shell")?;
+        let value = match v.get_ref() {
+            DeValue::String(s) => RawShell::Named(s.to_string()),
+            DeValue::Array(_) => RawShell::Argv(
+                self.string_array(t, "shell")?
+                    .into_iter()
+                    .map(|l| l.value)
+                    .collect(),
+            ),
+            _ => {
+                self.type_err(v, "shell", "a shell's name or an array of strings");
+                return None;
+            }
+        };
+        Some(Loc {
+            value,
+            span: v.span(),
+        })
+    }
+
     fn template(&mut self, t: &DeTable<'_>, key: &str) -> Option<TemplateSite> {
         let s = self.string(t, key)?;
         Some(self.site(key.to_string(), s))
@@ -604,6 +638,7 @@ impl Reader<'_> {
             readonly: self.boolean(t, "readonly"),
             rollback: self.template(t, "rollback"),
             milestone,
+            shell: self.shell(t),
             id,
         })
     }

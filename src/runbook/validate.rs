@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
-use super::raw::{Loc, RawRunbook, RawStep, TemplateSite};
-use super::{Action, Param, Runbook, Step, graph, shell, template};
+use super::raw::{Loc, RawRunbook, RawShell, RawStep, TemplateSite};
+use super::{Action, Param, Runbook, Shell, Step, graph, shell, template};
 
 /// Variables every template can use, set by the executor.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
@@ -67,6 +67,21 @@ pub fn validate(
         return None;
     }
     let needs = v.needs(&raw.steps, &ids);
+    let default_shell = raw
+        .shell
+        .as_ref()
+        .and_then(|s| v.shell(s))
+        .unwrap_or_default();
+    let shells: Vec<Shell> = raw
+        .steps
+        .iter()
+        .map(|s| {
+            s.shell
+                .as_ref()
+                .and_then(|sh| v.shell(sh))
+                .unwrap_or_else(|| default_shell.clone())
+        })
+        .collect();
 
     let order = match graph::order(&needs) {
         Ok(order) => Some(order),
@@ -78,7 +93,14 @@ pub fn validate(
         }
     };
     // Without an order (a cycle), templates are still checked for syntax and unknown names.
-    v.templates(&raw.steps, order.as_deref(), &needs, &vars, &param_names);
+    v.templates(
+        &raw.steps,
+        order.as_deref(),
+        &needs,
+        &vars,
+        &param_names,
+        &shells,
+    );
 
     let order = order?;
     if !v.diags.is_empty() {
@@ -90,7 +112,8 @@ pub fn validate(
         .steps
         .into_iter()
         .zip(needs)
-        .map(|(s, need_indices)| finish_step(s, need_indices, &lines))
+        .zip(shells)
+        .map(|((s, need_indices), shell)| finish_step(s, need_indices, shell, &lines))
         .collect();
     let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
     for s in &mut steps {
@@ -107,13 +130,14 @@ pub fn validate(
         tags: raw.tags,
         timeout: raw.timeout,
         lock: raw.lock,
+        shell: default_shell,
         params,
         steps,
         order,
     })
 }
 
-fn finish_step(s: RawStep, need_indices: Vec<usize>, lines: &LineIndex) -> Step {
+fn finish_step(s: RawStep, need_indices: Vec<usize>, shell: Shell, lines: &LineIndex) -> Step {
     let action = match (s.run, s.manual) {
         (Some(r), _) => Action::Run(r.text),
         (None, Some(m)) => Action::Manual(m.text),
@@ -139,6 +163,7 @@ fn finish_step(s: RawStep, need_indices: Vec<usize>, lines: &LineIndex) -> Step 
         readonly: s.readonly.is_some_and(|r| r.value),
         rollback: s.rollback.map(|r| r.text),
         milestone: s.milestone.map(|(m, _)| m),
+        shell,
         line: lines.line(s.header.start),
     }
 }
@@ -209,6 +234,37 @@ impl Validator<'_> {
             return false;
         }
         true
+    }
+
+    /// A `shell` resolved: a name it knows, or a program and its options.
+    fn shell(&mut self, raw: &Loc<RawShell>) -> Option<Shell> {
+        match &raw.value {
+            RawShell::Named(name) => {
+                let shell = Shell::named(name);
+                if shell.is_none() {
+                    // No did-you-mean: a near name (zsh, sh) is another shell, not a typo.
+                    let names: Vec<&str> = shell::NAMED_SHELLS.iter().map(|(n, _)| *n).collect();
+                    self.err_help(
+                        raw.span.clone(),
+                        format!("`shell` cannot be \"{name}\""),
+                        format!(
+                            "the named shells are {} (bash runs with -euo pipefail); any other is given as its program and options, to which the command is added last: shell = [\"{name}\", \"-c\"]",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                shell
+            }
+            RawShell::Argv(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+                self.err_help(
+                    raw.span.clone(),
+                    "`shell` names no program",
+                    "give the program and its options, to which the command is added last: shell = [\"bash\", \"-c\"]",
+                );
+                None
+            }
+            RawShell::Argv(argv) => Some(Shell::from_argv(argv.clone())),
+        }
     }
 
     fn params(&mut self, raw: &RawRunbook) -> Vec<Param> {
@@ -318,7 +374,7 @@ impl Validator<'_> {
                 _ => {}
             }
             if s.manual.is_some() && s.run.is_none() {
-                let run_only: [(&str, Option<Range<usize>>); 9] = [
+                let run_only: [(&str, Option<Range<usize>>); 10] = [
                     ("capture", s.capture.as_ref().map(|l| l.span.clone())),
                     ("confirm", s.confirm.as_ref().map(|l| l.span.clone())),
                     ("timeout", s.timeout.as_ref().map(|l| l.span.clone())),
@@ -334,6 +390,7 @@ impl Validator<'_> {
                     ("readonly", s.readonly.as_ref().map(|l| l.span.clone())),
                     ("rollback", s.rollback.as_ref().map(|l| l.span.clone())),
                     ("dir", s.dir.as_ref().map(|l| l.span.clone())),
+                    ("shell", s.shell.as_ref().map(|l| l.span.clone())),
                 ];
                 for (key, span) in run_only {
                     if let Some(span) = span {
@@ -529,6 +586,7 @@ impl Validator<'_> {
         needs: &[Vec<usize>],
         vars: &[Provided],
         params: &HashMap<&str, usize>,
+        shells: &[Shell],
     ) {
         let var_index: HashMap<&str, usize> = vars
             .iter()
@@ -565,7 +623,7 @@ impl Validator<'_> {
                     self.problems(site, template::condition_problems(&site.text));
                 }
                 if site.field == "run" || site.field == "rollback" {
-                    self.problems(site, shell::check(&site.text));
+                    self.problems(site, shell::check(&site.text, &shells[i]));
                 }
                 for r in refs {
                     let name = r.name.as_str();

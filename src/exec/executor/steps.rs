@@ -147,6 +147,7 @@ impl Executor {
             None => None,
         };
         Ok(Spec {
+            shell: step.shell.argv.clone(),
             command: command.text,
             env,
             dir,

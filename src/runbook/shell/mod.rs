@@ -22,6 +22,67 @@ pub(crate) use quote::mark;
 
 use super::template::{Problem, offset_of};
 
+/// Shells whose quoting the analysis follows: POSIX sh and the shells that read it the
+/// same way for everything the analysis accepts (the property test runs them all).
+pub const KNOWN_SHELLS: &[&str] = &["sh", "bash", "dash"];
+
+/// Shells a runbook can name, and what runs commands for them.
+pub const NAMED_SHELLS: &[(&str, &[&str])] = &[
+    ("sh", &["/bin/sh", "-c"]),
+    ("bash", &["bash", "-euo", "pipefail", "-c"]),
+];
+
+/// The program a step's commands run with; each command is its last argument.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shell {
+    /// The program and its options.
+    pub argv: Vec<String>,
+    /// Whether the quoting analysis knows this shell ([`KNOWN_SHELLS`]).
+    #[serde(skip)]
+    pub known: bool,
+}
+
+impl Default for Shell {
+    /// `/bin/sh -c`.
+    fn default() -> Self {
+        Shell::from_argv(vec!["/bin/sh".into(), "-c".into()])
+    }
+}
+
+impl Shell {
+    /// A shell a runbook names (`"bash"`), if it is one of [`NAMED_SHELLS`].
+    pub fn named(name: &str) -> Option<Shell> {
+        NAMED_SHELLS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, argv)| Shell::from_argv(argv.iter().map(|a| a.to_string()).collect()))
+    }
+
+    /// A shell given as its program and options.
+    pub fn from_argv(argv: Vec<String>) -> Shell {
+        let mut shell = Shell { argv, known: false };
+        shell.known = KNOWN_SHELLS.contains(&shell.program());
+        shell
+    }
+
+    /// The program's name, seen through `env`: `/usr/bin/env bash -c` is `bash`.
+    pub fn program(&self) -> &str {
+        fn base(a: &str) -> &str {
+            a.rsplit('/').next().unwrap_or(a)
+        }
+        let mut words = self.argv.iter();
+        let Some(first) = words.next() else {
+            return "";
+        };
+        if base(first) == "env"
+            && let Some(w) = words.find(|a| !a.starts_with('-') && !a.contains('='))
+        {
+            return base(w);
+        }
+        base(first)
+    }
+}
+
 /// Most combinations of branches followed through one template.
 const MAX_STATES: usize = 64;
 
@@ -32,14 +93,17 @@ pub struct Command {
     pub env: Vec<(String, String)>,
 }
 
-/// The problems of a `run` or `rollback` template: every `{{x}}` that no quoting can keep
-/// data where it stands. A template without such values is not looked at.
-pub fn check(text: &str) -> Vec<Problem> {
+/// The problems of a `run` or `rollback` template run with `shell`: every `{{x}}` that no
+/// quoting can keep data where it stands. A template without such values is not looked at.
+pub fn check(text: &str, shell: &Shell) -> Vec<Problem> {
     let Ok(tpl) = Template::compile(text) else {
         return Vec::new();
     };
     if !has_values(&tpl) {
         return Vec::new();
+    }
+    if !shell.known {
+        return unknown_shell(&tpl, text, shell);
     }
     let mut walk = Walk {
         text,
@@ -68,6 +132,39 @@ pub fn check(text: &str) -> Vec<Problem> {
         );
     }
     walk.problems
+}
+
+/// Every `{{x}}` of a command run by a shell whose quoting the analysis does not know.
+fn unknown_shell(tpl: &Template, text: &str, shell: &Shell) -> Vec<Problem> {
+    fn offsets(tpl: &Template, text: &str, out: &mut Vec<usize>) {
+        for (el, at) in tpl.elements.iter().zip(&tpl.mapping) {
+            match el {
+                TemplateElement::Expression(_) => out.push(offset_of(text, at.0, at.1)),
+                TemplateElement::HelperBlock(b) => {
+                    for t in b.template.iter().chain(&b.inverse) {
+                        offsets(t, text, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut at = Vec::new();
+    offsets(tpl, text, &mut at);
+    at.into_iter()
+        .map(|offset| Problem {
+            offset,
+            len: text[offset..].find("}}").map_or(2, |e| e + 2),
+            message: format!(
+                "a value cannot be inserted into a command for `{}`, whose quoting the analysis does not know (it knows {})",
+                shell.program(),
+                KNOWN_SHELLS.join(", ")
+            ),
+            help: Some(
+                "give the value to the command through `env` (env = { NAME = \"{{x}}\" }) and read the variable as that shell does, or, on purpose, insert it raw with {{{x}}}".into(),
+            ),
+        })
+        .collect()
 }
 
 /// Whether the template inserts any value with `{{x}}` (not `{{{x}}}`).

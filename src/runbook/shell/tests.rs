@@ -5,7 +5,10 @@ use super::*;
 
 /// The first refusal `check` gives for `text`, if any.
 fn refusal(text: &str) -> Option<String> {
-    check(text).into_iter().next().map(|p| p.message)
+    check(text, &Shell::default())
+        .into_iter()
+        .next()
+        .map(|p| p.message)
 }
 
 #[test]
@@ -93,7 +96,7 @@ fn values_where_quoting_cannot_hold_are_refused() {
 #[test]
 fn a_refusal_points_at_the_value_and_says_the_safe_ways() {
     let text = "echo ok; sh -c 'echo {{reason}}'";
-    let problems = check(text);
+    let problems = check(text, &Shell::default());
     assert_eq!(problems.len(), 1, "{problems:?}");
     let p = &problems[0];
     assert_eq!(&text[p.offset..p.offset + p.len], "{{reason}}");
@@ -108,6 +111,32 @@ fn a_refusal_points_at_the_value_and_says_the_safe_ways() {
             .as_deref()
             .is_some_and(|h| h.contains("\"$NAME\"") && h.contains("{{{x}}}"))
     );
+}
+
+#[test]
+fn shells_are_known_by_their_program() {
+    let bash = Shell::named("bash").unwrap();
+    assert_eq!(bash.argv, ["bash", "-euo", "pipefail", "-c"]);
+    assert!(bash.known);
+    assert!(
+        Shell::from_argv(vec![
+            "/usr/bin/env".into(),
+            "-S".into(),
+            "dash".into(),
+            "-c".into()
+        ])
+        .known
+    );
+    let fish = Shell::from_argv(vec!["fish".into(), "-c".into()]);
+    assert_eq!(fish.program(), "fish");
+    let problems = check("echo {{x}} {{{y}}}", &fish);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].message.contains("`fish`"),
+        "{}",
+        problems[0].message
+    );
+    assert!(check("echo {{{y}}}", &fish).is_empty());
 }
 
 #[test]
@@ -240,7 +269,8 @@ mod property {
         #[test]
         fn any_value_reaches_the_shell_exactly_in_every_context(v in value()) {
             let template: String = CONTEXTS.iter().map(|(_, t, _)| format!("{t}\n")).collect();
-            prop_assert!(super::check(&template).is_empty(), "{:?}", super::check(&template));
+            let problems = super::check(&template, &super::Shell::default());
+            prop_assert!(problems.is_empty(), "{:?}", problems);
             let data = serde_json::json!({ "v": v });
             let command = Renderer::new().shell(&template, &data).map_err(TestCaseError::fail)?;
             for shell in [&["/bin/sh", "-c"][..], &["bash", "-c"], &["bash", "-euo", "pipefail", "-c"]] {
