@@ -19,5 +19,6 @@ mod pty;
 mod recovery;
 mod report;
 mod resume;
+mod secrets;
 mod stats;
 mod templates;

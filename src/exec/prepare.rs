@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::plan::Plan;
 use super::resume::Seed;
-use super::secrets::{MASK, Masker};
+use super::secrets::{MASK, Masker, SECRET_SEARCH_MIN};
 use crate::cli::{ExecArgs, ResumeArgs, RunFlags};
 use crate::config::Config;
 use crate::error::{Error, ParamError};
@@ -57,6 +57,8 @@ pub(crate) struct Prepared {
     /// The params as `run_started` records them (secrets masked).
     pub logged_params: Map<String, Value>,
     pub masker: Masker,
+    /// Secret params and their values, which commands read from their environment.
+    pub secrets: Vec<(String, String)>,
     pub log_dir: PathBuf,
     pub log: LogPlace,
     /// Where a resumed run stands.
@@ -158,7 +160,9 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
     };
     let mut prepared = assemble(rb, opts, &params, log_dir, place);
     let seed = super::resume::seed(&prepared.rb, run, &found.skipped_lines, &mut prepared.vars);
-    prepared.warnings = seed.warnings.clone();
+    prepared
+        .warnings
+        .splice(0..0, seed.warnings.iter().cloned());
     prepared.seed = Some(seed);
     Ok(prepared)
 }
@@ -171,18 +175,59 @@ fn assemble(
     log: LogPlace,
 ) -> Prepared {
     let (vars, logged_params, masker) = variables(params, &opts.run_id, &rb.name, opts.dry_run);
+    let secrets = params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect();
     Prepared {
         plan: Plan::new(&rb),
+        warnings: secret_warnings(&rb, params),
         rb: Arc::new(rb),
         opts,
         vars,
         logged_params,
         masker,
+        secrets,
         log_dir,
         log,
         seed: None,
-        warnings: Vec::new(),
     }
+}
+
+/// What the operator should know about the secrets of this run: one given on the command
+/// line sits where others can read it; one too short to search for is not masked in output.
+fn secret_warnings(rb: &Runbook, params: &[ParamValue]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in params.iter().filter(|p| p.secret) {
+        if p.from_var {
+            let env = rb
+                .params
+                .iter()
+                .find(|q| q.name == p.name)
+                .and_then(|q| q.env.clone());
+            let instead = match env {
+                Some(e) => format!("set ${e} instead (the param reads it), and leave out --var"),
+                None => format!(
+                    "give the param `env = \"NAME\"` in the runbook and set $NAME instead of --var {}=...",
+                    p.name
+                ),
+            };
+            out.push(format!(
+                "secret `{}` was given with --var: its value is in this runbook process's command line (/proc/{}/cmdline, readable by every local user while the run lasts) and in your shell's history; {instead}",
+                p.name,
+                std::process::id()
+            ));
+        }
+        if !p.value.is_empty() && p.value.len() < SECRET_SEARCH_MIN {
+            out.push(format!(
+                "secret `{}` is {} characters long, too short to search for in step output without hiding ordinary text: it is not masked there (it still never appears in a command line, the log's params, a command shown or a manual step's text)",
+                p.name,
+                p.value.chars().count()
+            ));
+        }
+    }
+    out
 }
 
 /// The run options: flags given now, else those recorded (resume), else the defaults.
@@ -225,11 +270,12 @@ fn default_rollback(interactive: bool) -> RollbackMode {
     }
 }
 
-/// A param's final value, and whether it is secret.
+/// A param's final value, whether it is secret, and whether it came from --var.
 struct ParamValue {
     name: String,
     value: String,
     secret: bool,
+    from_var: bool,
 }
 
 /// Resolves every param from `--var`, its environment variable, or its default; checks
@@ -269,6 +315,7 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             .as_ref()
             .and_then(|e| std::env::var(e).ok())
             .filter(|v| !v.is_empty());
+        let given_on_command_line = from_var.is_some();
         let value = match (from_var, from_env, &p.default) {
             (Some(v), _, _) | (None, Some(v), _) => v,
             (None, None, Some(d)) => d.clone(),
@@ -322,6 +369,7 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             name: p.name.clone(),
             value,
             secret: p.secret,
+            from_var: given_on_command_line,
         });
     }
     Ok(out)

@@ -319,6 +319,8 @@ fn locate(text: &str, word: &str) -> Option<usize> {
 pub struct Renderer {
     shell: handlebars::Handlebars<'static>,
     raw: handlebars::Handlebars<'static>,
+    /// Secret params, by name, and their values.
+    secrets: Vec<(String, String)>,
 }
 
 impl Default for Renderer {
@@ -338,7 +340,36 @@ impl Renderer {
         raw.set_strict_mode(true);
         raw.register_escape_fn(handlebars::no_escape);
         helpers::register(&mut raw);
-        Renderer { shell, raw }
+        Renderer {
+            shell,
+            raw,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// A renderer that keeps the values of these secret params (name, value) out of
+    /// command lines and out of what it renders to be shown.
+    pub fn with_secrets(secrets: Vec<(String, String)>) -> Self {
+        Renderer {
+            secrets,
+            ..Renderer::new()
+        }
+    }
+
+    /// The environment variable a command reads instead of holding `value`: a secret's own
+    /// (`RUNBOOK_SECRET_TOKEN`), or one for a value a secret is part of.
+    fn reference(&self, value: &str) -> Option<String> {
+        if let Some((name, _)) = self
+            .secrets
+            .iter()
+            .find(|(_, v)| !v.is_empty() && v == value)
+        {
+            return Some(super::shell::secret_variable(name));
+        }
+        self.secrets
+            .iter()
+            .any(|(_, v)| v.len() >= super::shell::SECRET_SEARCH_MIN && value.contains(v.as_str()))
+            .then(|| "RUNBOOK_SECRET_VALUE".to_string())
     }
 
     /// For `run` and `rollback`: each `{{x}}` is written as data for the shell context it
@@ -349,7 +380,23 @@ impl Renderer {
             .shell
             .render_template(text, data)
             .map_err(|e| render_error(&e))?;
-        super::shell::finish(&marked, &|_| None)
+        super::shell::finish(&marked, &|v| self.reference(v))
+    }
+
+    /// For text shown to a person (a manual step's instructions): as [`raw`], with every
+    /// secret param shown as `***`, however short it is.
+    ///
+    /// [`raw`]: Renderer::raw
+    pub fn shown(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        let mut data = data.clone();
+        if let Some(map) = data.as_object_mut() {
+            for (name, _) in &self.secrets {
+                if let Some(v) = map.get_mut(name) {
+                    *v = serde_json::Value::String("***".into());
+                }
+            }
+        }
+        self.raw(text, &data)
     }
 
     /// For what reaches a process but is not a command (`env` values, `dir`): as [`raw`],

@@ -140,6 +140,7 @@ impl Executor {
             opts,
             vars,
             masker,
+            secrets,
             seed,
             ..
         } = prepared;
@@ -153,7 +154,7 @@ impl Executor {
             opts,
             emitter,
             masker: Arc::new(masker),
-            renderer: Renderer::new(),
+            renderer: Renderer::with_secrets(secrets),
             prompter: Arc::new(Mutex::new(prompter)),
             vars,
             prompts: VecDeque::new(),

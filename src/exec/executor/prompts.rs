@@ -74,7 +74,7 @@ impl Executor {
                     Action::Manual(m) => m.as_str(),
                     Action::Run(_) => "",
                 };
-                let instructions = match self.renderer.raw(text, &self.data()) {
+                let instructions = match self.renderer.shown(text, &self.data()) {
                     Ok(t) => t,
                     Err(e) => {
                         self.failed_before_start(i, format!("cannot render the instructions: {e}"));

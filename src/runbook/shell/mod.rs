@@ -83,6 +83,16 @@ impl Shell {
     }
 }
 
+/// Shortest secret (or line of one, or quoted form) searched for in text: a shorter one
+/// would hide every `0` or `no` on screen, and a value that merely contains it would go
+/// through the environment for nothing.
+pub const SECRET_SEARCH_MIN: usize = 4;
+
+/// The environment variable that carries secret param `name` to a command.
+pub fn secret_variable(name: &str) -> String {
+    format!("RUNBOOK_SECRET_{}", name.to_ascii_uppercase())
+}
+
 /// Most combinations of branches followed through one template.
 const MAX_STATES: usize = 64;
 
@@ -305,7 +315,16 @@ pub fn finish(marked: &str, reference: &dyn Fn(&str) -> Option<String>) -> Resul
                         r.explain()
                     )
                 })?;
-                let name = reference(&v);
+                // One variable per value: a name already holding another value gets a number.
+                let name = reference(&v).map(|base| {
+                    let mut name = base.clone();
+                    let mut n = 1;
+                    while out.env.iter().any(|(k, val)| *k == name && *val != v) {
+                        n += 1;
+                        name = format!("{base}_{n}");
+                    }
+                    name
+                });
                 out.text.push_str(&quote::quote(&v, &slot, name.as_deref()));
                 if let Some(name) = name
                     && out.env.iter().all(|(n, _)| *n != name)
