@@ -247,6 +247,47 @@ Check it no longer answers.
 }
 
 #[test]
+fn skipping_an_ask_offers_to_type_the_value_instead() {
+    let text = runbook_with(
+        r#"
+[[step]]
+id = "fence"
+manual = "Power off db-1, then say who did it."
+ask = "who"
+
+[[step]]
+id = "announce"
+run = "echo fenced by {{who}}"
+"#,
+    );
+    // Skip, then type the value after all: the step is done with it.
+    let mut pty = Pty::start(&text);
+    pty.choose("manual step fence: fence", 1);
+    pty.expect("skipping leaves `who` unset, and announce will fail without it");
+    pty.type_line("who (type it to record the step done; empty skips)", "Ada");
+    pty.type_line("note (optional)", "");
+    pty.expect("fenced by Ada");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let fence = finished(&log, "fence");
+    assert_eq!(fence["status"], "succeeded", "{fence}");
+    assert_eq!(fence["value"], "Ada", "{fence}");
+
+    // Skip, and leave it empty: skipped, and the run says at once what that means.
+    let mut pty = Pty::start(&text);
+    pty.choose("manual step fence: fence", 1);
+    pty.type_line("who (type it to record the step done; empty skips)", "");
+    pty.type_line("note (optional)", "");
+    pty.expect("`who` is not set: step fence was skipped. One step needs it and will fail when it starts: announce (the run stops there)");
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    assert_eq!(finished(&log, "fence")["status"], "skipped");
+    assert_eq!(finished(&log, "announce")["status"], "failed");
+}
+
+#[test]
 fn an_asked_value_is_used_by_a_later_step() {
     let mut pty = Pty::start(&runbook_with(
         r#"

@@ -157,9 +157,32 @@ impl Prompter for TermPrompter {
             .default(0)
             .interact_on(&term)
             .map_err(dialoguer_err)?;
-        let answer = choices[pick];
+        let mut answer = choices[pick];
         let mut value = None;
-        if let (PromptKind::Manual, Some(var), Answer::Done) = (q.kind, &q.ask, answer) {
+        // Skipping an `ask` leaves its value unset for the steps that use it: say so, and
+        // offer to type it instead, which records the step as done.
+        if let (PromptKind::Manual, Some(var), Answer::Skip) = (q.kind, &q.ask, answer)
+            && !q.needed_by.is_empty()
+        {
+            let _ = term.write_line(&format!(
+                "  skipping leaves `{var}` unset, and {} will fail without it",
+                visible(&q.needed_by.join(", "), Shown::Line)
+            ));
+            let v: String = dialoguer::Input::with_theme(&theme)
+                .with_prompt(format!(
+                    "{var} (type it to record the step done; empty skips)"
+                ))
+                .allow_empty(true)
+                .interact_text_on(&term)
+                .map_err(dialoguer_err)?;
+            if !v.trim().is_empty() {
+                answer = Answer::Done;
+                value = Some(v.trim().to_string());
+            }
+        }
+        if let (PromptKind::Manual, Some(var), Answer::Done, None) =
+            (q.kind, &q.ask, answer, &value)
+        {
             let v: String = dialoguer::Input::with_theme(&theme)
                 .with_prompt(var.as_str())
                 .allow_empty(true)

@@ -11,6 +11,7 @@
 mod prompts;
 mod rollback;
 mod steps;
+mod unset;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -355,20 +356,12 @@ impl Executor {
                     ..Ending::default()
                 },
             );
-            // A value this step would have provided is not known.
-            let step = &self.rb.steps[i];
-            if let Some(var) = step.capture.as_ref().or(step.ask.as_ref()) {
-                let text = format!(
-                    "note: {var} (from {}) is not set; steps that use it will fail",
-                    step.id
-                );
-                self.notice(Level::Info, Some(i), text);
-            }
         }
     }
 
     /// Records a step's end in the run phase and releases its dependents.
     fn finish(&mut self, i: usize, status: StepStatus, ending: Ending) {
+        let skipped_by_answer = ending.response.answer == Some(crate::event::Answer::Skip);
         self.emit_finished(i, Phase::Run, status, ending);
         if status == StepStatus::Succeeded
             && let Some(m) = self.rb.steps[i].milestone
@@ -380,6 +373,7 @@ impl Executor {
             });
         }
         self.schedule.finish(i, status);
+        self.check_provided(i, status, skipped_by_answer);
     }
 
     /// Writes a step's (or its rollback's) `step_finished`.

@@ -108,6 +108,14 @@ impl Executor {
             title: step.title.clone(),
             body: self.masker.mask(&body).into_owned(),
             ask: step.ask.clone().filter(|_| kind == PromptKind::Manual),
+            needed_by: match (&step.ask, kind) {
+                (Some(var), PromptKind::Manual) => self
+                    .waiting_users(var)
+                    .into_iter()
+                    .map(|j| rb.steps[j].id.clone())
+                    .collect(),
+                _ => Vec::new(),
+            },
             started: self.progress[i].in_doubt_since.clone(),
         })
     }
@@ -337,13 +345,6 @@ impl Executor {
                 self.schedule.requeue(i);
             }
             Verdict::Done => {
-                if let Some(var) = step.capture.as_ref().or(step.ask.as_ref()) {
-                    let text = format!(
-                        "note: {var} (from {}) is not known; steps that use it will fail",
-                        step.id
-                    );
-                    self.notice(Level::Info, Some(i), text);
-                }
                 let ending = Ending {
                     reason: Some("in doubt after a crash; the operator recorded it as done".into()),
                     ..ending
