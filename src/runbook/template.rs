@@ -32,6 +32,11 @@ pub struct VarRef {
 
 /// Parses `text` and returns the variables it reads, in order of first use.
 pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
+    analyse_compiled(text).map(|(_, refs)| refs)
+}
+
+/// [`analyse`], with the compiled template, for a caller that looks at it again.
+pub fn analyse_compiled(text: &str) -> Result<(Template, Vec<VarRef>), Vec<Problem>> {
     if let Some(offset) = too_deep(text) {
         return Err(vec![Problem {
             offset,
@@ -69,7 +74,7 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
         })
         .collect();
     if problems.is_empty() {
-        Ok(refs)
+        Ok((tpl, refs))
     } else {
         Err(problems)
     }
@@ -419,6 +424,14 @@ impl Renderer {
 /// A NUL cannot be passed to a process (not in an argument, not in its environment): a
 /// value holding one is an error that names it, never a byte silently dropped.
 fn no_nul(text: &str, data: &serde_json::Value) -> Result<(), String> {
+    // Nearly always no value holds one: then the template need not be parsed again.
+    let any = data.as_object().is_some_and(|m| {
+        m.values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains('\0')))
+    });
+    if !any {
+        return Ok(());
+    }
     let Ok(refs) = analyse(text) else {
         return Ok(());
     };

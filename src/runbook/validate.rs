@@ -612,19 +612,24 @@ impl Validator<'_> {
                 .chain(&s.rollback)
                 .chain(s.env.iter().map(|(_, t)| t));
             for site in sites {
-                let refs = match template::analyse(&site.text) {
-                    Ok(refs) => refs,
+                let refs = match template::analyse_compiled(&site.text) {
+                    Ok((tpl, refs)) => {
+                        if site.field == "when" {
+                            self.problems(site, template::condition_problems(&site.text));
+                        }
+                        if site.field == "run" || site.field == "rollback" {
+                            self.problems(
+                                site,
+                                shell::check_compiled(&tpl, &site.text, &shells[i]),
+                            );
+                        }
+                        refs
+                    }
                     Err(problems) => {
                         self.problems(site, problems);
                         continue;
                     }
                 };
-                if site.field == "when" {
-                    self.problems(site, template::condition_problems(&site.text));
-                }
-                if site.field == "run" || site.field == "rollback" {
-                    self.problems(site, shell::check(&site.text, &shells[i]));
-                }
                 for r in refs {
                     let name = r.name.as_str();
                     if params.contains_key(name) || BUILTIN_VARS.contains(&name) {

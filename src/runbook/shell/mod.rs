@@ -106,14 +106,19 @@ pub struct Command {
 /// The problems of a `run` or `rollback` template run with `shell`: every `{{x}}` that no
 /// quoting can keep data where it stands. A template without such values is not looked at.
 pub fn check(text: &str, shell: &Shell) -> Vec<Problem> {
-    let Ok(tpl) = Template::compile(text) else {
-        return Vec::new();
-    };
-    if !has_values(&tpl) {
+    match Template::compile(text) {
+        Ok(tpl) => check_compiled(&tpl, text, shell),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`check`] of a template already compiled from `text`.
+pub fn check_compiled(tpl: &Template, text: &str, shell: &Shell) -> Vec<Problem> {
+    if !has_values(tpl) {
         return Vec::new();
     }
     if !shell.known {
-        return unknown_shell(&tpl, text, shell);
+        return unknown_shell(tpl, text, shell);
     }
     let mut walk = Walk {
         text,
@@ -121,7 +126,7 @@ pub fn check(text: &str, shell: &Shell) -> Vec<Problem> {
         seen: HashSet::new(),
         too_many: false,
     };
-    let ends = walk.walk(&tpl, vec![Lexer::default()]);
+    let ends = walk.walk(tpl, vec![Lexer::default()]);
     for mut end in ends {
         if let Err(what) = end.finish() {
             walk.report(
