@@ -176,6 +176,11 @@ const CONTEXTS: &[(&str, &str, &str)] = &[
         "cat > heredoc-tabs <<-EOF\n\t{{v}}\n\tEOF",
         "{v}\n",
     ),
+    (
+        "heredoc-prefix",
+        "cat > heredoc-prefix <<EOF\nEO{{v}}\nEOF",
+        "EO{v}\n",
+    ),
     ("assign", "x={{v}}; printf '%s' \"$x\" > assign", "{v}"),
     (
         "export",
@@ -188,7 +193,7 @@ fn hostile_value() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         3 => proptest::sample::select(vec![
             "'", "\"", "\\", "`", "$", "$(", ")", "${", "}", "#", ";", "&", "|", "*", "~", " ",
-            "\t", "\n", "-", "-n", "EOF", "\nEOF\n", "$(touch pwned)", "`touch pwned`", "'\\''",
+            "\t", "\n", "-", "-n", "EOF", "\nEOF\n", "F", "\u{80}", "$(touch pwned)", "`touch pwned`", "'\\''",
         ])
         .prop_map(str::to_string),
         2 => "[a-zA-Z0-9_./-]{1,5}",

@@ -21,11 +21,12 @@ pub enum Context {
     Single,
     /// Inside "...".
     Double,
-    /// A line of an unquoted here-document; `line_start` when the value begins the line.
+    /// A line of an unquoted here-document; `line_open` while the line so far (its
+    /// leading tabs stripped, for `<<-`) could still turn out to be the delimiter.
     HereDoc {
         delimiter: String,
         strip_tabs: bool,
-        line_start: bool,
+        line_open: bool,
     },
     /// A comment: only a newline would end it.
     Comment,
@@ -473,7 +474,9 @@ impl Lexer {
                 Context::HereDoc {
                     delimiter: h.spec.delimiter.clone(),
                     strip_tabs: h.spec.strip_tabs,
-                    line_start: h.line_len == 0 && !h.line_has_hole,
+                    line_open: !h.line_has_hole
+                        && h.line_len == h.line.chars().count()
+                        && h.spec.delimiter.starts_with(h.line.as_str()),
                 }
             }
             Frame::Comment => Context::Comment,

@@ -91,10 +91,10 @@ pub fn quote(value: &str, slot: &Slot, reference: Option<&str>) -> String {
             Context::HereDoc {
                 delimiter,
                 strip_tabs,
-                line_start,
+                line_open,
             },
             None,
-        ) => here_lines(value, delimiter, *strip_tabs, *line_start),
+        ) => here_lines(value, delimiter, *strip_tabs, *line_open),
         (Context::Comment, Some(name)) => format!("${name}"),
         (Context::Comment, None) => value.replace(['\n', '\r'], " "),
     };
@@ -117,29 +117,33 @@ fn backslashed(value: &str, special: &str) -> String {
     out
 }
 
-/// Expands to nothing, even under `set -u`: put before a value's line in a here-document,
-/// it keeps the raw line from being read as the delimiter (or losing its leading tabs to
-/// `<<-`) while the line the command receives is unchanged.
+/// Expands to nothing, even under `set -u`: put in a here-document's raw line before a
+/// value, it keeps that line from being read as the delimiter (or losing its leading tabs
+/// to `<<-`) while the line the command receives is unchanged.
 const LINE_GUARD: &str = "${RUNBOOK+}";
 
-/// A value in an unquoted here-document: `\`, `$` and `` ` `` escaped, and each of its
-/// lines that starts a line of the document guarded when it could end the document early
-/// (a line that is the delimiter, or the start of it followed by the template's text) or
-/// lose a leading tab.
-fn here_lines(value: &str, delimiter: &str, strip_tabs: bool, line_start: bool) -> String {
+/// A value in an unquoted here-document: `\`, `$` and `` ` `` escaped, and guarded where a
+/// raw line could end the document early. The value's first line is guarded when the line
+/// so far could still become the delimiter (`line_open`: `EO{{x}}` with `F`); each later
+/// line when it starts like the delimiter, starts with a tab under `<<-`, or is the empty
+/// end of the value (the template's text follows it). Starting like the delimiter is
+/// enough: dash 0.5 also loses a byte at or above 0x80 that follows the start of the
+/// delimiter on a line.
+fn here_lines(value: &str, delimiter: &str, strip_tabs: bool, line_open: bool) -> String {
     let mut out = String::with_capacity(value.len() + 16);
+    let first = delimiter.chars().next();
     let lines: Vec<&str> = value.split('\n').collect();
     for (i, line) in lines.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
         let escaped = backslashed(line, "\\$`");
-        let starts_line = i > 0 || line_start;
-        let last = i + 1 == lines.len();
-        let risky = (strip_tabs && line.starts_with('\t'))
-            || escaped == delimiter
-            || (last && delimiter.starts_with(escaped.as_str()));
-        if starts_line && risky {
+        let risky = if i == 0 {
+            line_open
+        } else {
+            out.push('\n');
+            (strip_tabs && line.starts_with('\t'))
+                || first.is_some_and(|c| escaped.starts_with(c))
+                || (i + 1 == lines.len() && escaped.is_empty())
+        };
+        if risky {
             out.push_str(LINE_GUARD);
         }
         out.push_str(&escaped);
@@ -201,7 +205,7 @@ mod tests {
         let here = slot(Context::HereDoc {
             delimiter: "EOF".into(),
             strip_tabs: true,
-            line_start: true,
+            line_open: true,
         });
         assert_eq!(
             quote("EOF\n\tx\nE", &here, None),

@@ -214,6 +214,16 @@ mod property {
             "cat > heredoc-tabs <<-EOF\n\t{{v}}\n\tEOF",
             "{v}\n",
         ),
+        (
+            "heredoc-prefix",
+            "cat > heredoc-prefix <<EOF\nEO{{v}}\nEOF",
+            "EO{v}\n",
+        ),
+        (
+            "heredoc-two",
+            "cat > heredoc-two <<-END\n\t{{v}}{{v}}\nEND",
+            "{v}{v}\n",
+        ),
         ("assign", "x={{v}}; printf '%s' \"$x\" > assign", "{v}"),
         (
             "assign-joined",
@@ -244,7 +254,7 @@ mod property {
             4 => proptest::sample::select(vec![
                 "'", "\"", "\\", "`", "$", "$(", ")", "${", "}", "$((", "#", ";", "&", "|", "<", ">",
                 "*", "?", "[", "]", "~", "!", "=", ":", " ", "\t", "\n", "\r", "-", "--", "-n", "EOF",
-                "\nEOF\n", "\tEOF", "\\n", "'\\''", "$(touch pwned)", "`touch pwned`", "${RUNBOOK+}",
+                "\nEOF\n", "\tEOF", "F", "\nE", "OF", "\nEN", "D\n", "\u{80}", "\\n", "'\\''", "$(touch pwned)", "`touch pwned`", "${RUNBOOK+}",
                 "%s", "€", "\u{1b}[2J", "\u{7f}", "é", "\u{FDD0}", "\u{FDD1}",
             ]).prop_map(str::to_string),
             3 => "[a-zA-Z0-9_./-]{1,6}",
