@@ -587,3 +587,23 @@ fn passing_over_a_failed_capture_or_starting_after_it_says_the_same() {
         .stderr_has("warning: `lag` is not set: step measure was skipped. These steps need it and will fail when they start: report (the run goes on), promote (the run stops there)")
         .run();
 }
+
+#[test]
+fn a_refusal_in_a_string_with_escapes_points_at_the_value_itself() {
+    let text = "[runbook]\ntitle = \"t\"\n\n[params.x]\ndefault = \"a\"\n\n[[step]]\nid = \"a\"\nrun = \"printf '%s\\n' \\\"$(sh -c 'echo {{x}}')\\\" \\u00e9 {{x}}\"\n\n[[step]]\nid = \"b\"\nrun = \"\"\"\necho \\\"ok\\\" \\\n   then; eval {{x}}\n\"\"\"\n";
+    let ran = Test::new()
+        .runbook("x", text)
+        .args(&["check", "x"])
+        .status(2)
+        .stderr_has(
+            "runbooks/x.toml:9:38: error: `{{x}}` cannot stay data here: a shell's `-c` script",
+        )
+        .stderr_has("runbooks/x.toml:15:15: error: `{{x}}` cannot stay data here: `eval`")
+        .run();
+    assert!(
+        ran.stderr()
+            .contains("|                                      ^^^^^\n"),
+        "{}",
+        ran.stderr()
+    );
+}

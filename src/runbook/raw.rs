@@ -34,6 +34,9 @@ pub struct TemplateSite {
     /// File offset of the template's first character, when the file holds the text verbatim
     /// (no escapes), so positions inside the template map exactly onto the file.
     pub verbatim_at: Option<usize>,
+    /// Otherwise, for a basic string with escapes: the file offset of every byte of the
+    /// text, and of its end.
+    pub positions: Option<Vec<usize>>,
 }
 
 /// A `shell` as written: a name (`"bash"`) or the program and options to run commands
@@ -442,17 +445,21 @@ impl Reader<'_> {
     /// A template site; when the file holds the text verbatim (no escapes), positions
     /// inside the template map exactly onto the file.
     fn site(&self, field: String, s: Loc<String>) -> TemplateSite {
-        let verbatim_at = self
-            .source
-            .get(s.span.clone())
+        let token = self.source.get(s.span.clone());
+        let verbatim_at = token
             .and_then(|raw| raw.find(s.value.as_str()))
             .filter(|_| !s.value.is_empty())
             .map(|i| s.span.start + i);
+        let positions = match (verbatim_at, token) {
+            (None, Some(token)) => escaped_positions(token, s.span.start, &s.value),
+            _ => None,
+        };
         TemplateSite {
             field,
             text: s.value,
             span: s.span,
             verbatim_at,
+            positions,
         }
     }
 
@@ -650,4 +657,72 @@ impl Reader<'_> {
         };
         self.err(span, format!("`{key}` cannot be \"{got}\""), Some(&help));
     }
+}
+
+/// For a basic TOML string (`"..."` or `"""..."""`) that holds escapes, which `token`
+/// (its text in the file, at `start`) decodes to `value`: the file offset of every byte of
+/// the value, and of its end, so that a position inside a template maps onto the file.
+fn escaped_positions(token: &str, start: usize, value: &str) -> Option<Vec<usize>> {
+    let open = if token.starts_with("\"\"\"") {
+        3
+    } else if token.starts_with('"') {
+        1
+    } else {
+        return None;
+    };
+    let mut body_at = open;
+    let mut body = token.get(open..token.len().checked_sub(open)?)?;
+    // A newline right after the opening """ is not part of the value.
+    if open == 3 {
+        let skip = if body.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(body.starts_with('\n'))
+        };
+        body = &body[skip..];
+        body_at += skip;
+    }
+    let mut out = Vec::with_capacity(value.len() + 1);
+    let mut decoded = String::with_capacity(value.len());
+    let mut chars = body.char_indices().peekable();
+    let hex = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, n: usize| {
+        let digits: String = (0..n)
+            .filter_map(|_| chars.next().map(|(_, c)| c))
+            .collect();
+        u32::from_str_radix(&digits, 16)
+            .ok()
+            .and_then(char::from_u32)
+    };
+    while let Some((i, c)) = chars.next() {
+        let at = start + body_at + i;
+        let c = if c != '\\' {
+            c
+        } else {
+            match chars.next()?.1 {
+                'b' => '\u{8}',
+                't' => '\t',
+                'n' => '\n',
+                'f' => '\u{c}',
+                'r' => '\r',
+                'e' => '\u{1b}',
+                '"' => '"',
+                '\\' => '\\',
+                'x' => hex(&mut chars, 2)?,
+                'u' => hex(&mut chars, 4)?,
+                'U' => hex(&mut chars, 8)?,
+                // A line-ending backslash: the newline and the blanks after it are dropped.
+                w if open == 3 && w.is_whitespace() => {
+                    while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+                        chars.next();
+                    }
+                    continue;
+                }
+                _ => return None,
+            }
+        };
+        decoded.push(c);
+        out.extend(std::iter::repeat_n(at, c.len_utf8()));
+    }
+    out.push(start + token.len() - open);
+    (decoded == value).then_some(out)
 }

@@ -692,10 +692,14 @@ impl Validator<'_> {
 }
 
 /// The file span of a position inside a template: exact when the text is verbatim in the
-/// file, else the whole value.
+/// file or its escapes could be followed, else the whole value.
 fn at(site: &TemplateSite, offset: usize, len: usize) -> Range<usize> {
-    match site.verbatim_at {
-        Some(base) => base + offset..base + offset + len,
-        None => site.span.clone(),
+    match (site.verbatim_at, &site.positions) {
+        (Some(base), _) => base + offset..base + offset + len,
+        (None, Some(p)) => match (p.get(offset), p.get(offset + len)) {
+            (Some(&a), Some(&b)) => a..b.max(a + 1),
+            _ => site.span.clone(),
+        },
+        (None, None) => site.span.clone(),
     }
 }
