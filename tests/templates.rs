@@ -607,3 +607,31 @@ fn a_refusal_in_a_string_with_escapes_points_at_the_value_itself() {
         ran.stderr()
     );
 }
+
+#[test]
+fn a_value_a_second_shell_would_read_as_code_is_refused() {
+    // Data to the first shell, code to the one that reads its standard input.
+    let text = runbook_with(
+        "[params.x]\ndefault = \"a\"\n\n[[step]]\nid = \"a\"\nrun = '''\nbash <<EOF\necho {{x}}\nEOF\necho {{x}} | sh\n'''\n",
+    );
+    Test::new()
+        .runbook("x", &text)
+        .args(&["check", "x"])
+        .status(2)
+        .stderr_has("x.toml:11:6: error: `{{x}}` cannot stay data here: it stands in a here-document that a shell, ssh or an interpreter reads as code (`bash <<EOF`, `cat <<EOF | sh`)")
+        .stderr_has("x.toml:13:6: error: `{{x}}` cannot stay data here: it stands in a pipeline that hands its output to a shell, ssh or an interpreter as code (`echo ... | sh`)")
+        .run();
+    // The same value as data for cat, and a shell that reads it from its environment.
+    let fixed = runbook_with(
+        "[params.x]\nrequired = true\n\n[[step]]\nid = \"a\"\nrun = '''\ncat > note <<EOF\n{{x}}\nEOF\nbash <<'EOF'\nprintf '%s\\n' \"$X\" >> note\nEOF\n'''\nenv = { X = \"{{x}}\" }\n",
+    );
+    let ran = Test::new()
+        .runbook("x", &fixed)
+        .args(&["exec", "x", "--var", "x=;touch pwned"])
+        .run();
+    assert!(!ran.dir.join("pwned").exists());
+    assert_eq!(
+        std::fs::read_to_string(ran.dir.join("note")).unwrap(),
+        ";touch pwned\n;touch pwned\n"
+    );
+}

@@ -98,6 +98,9 @@ struct HereSpec {
     delimiter: String,
     quoted: bool,
     strip_tabs: bool,
+    /// Its line hands standard input to a shell, ssh or an interpreter (`bash <<EOF`,
+    /// `cat <<EOF | sh`): the body is code.
+    code: bool,
 }
 
 /// The word being read.
@@ -184,6 +187,12 @@ struct Cmd {
     cases: u32,
     /// Open `(` that are not frames (a `case` pattern's optional one).
     parens: u32,
+    /// The command being read gets its standard input from a pipe (`... | here`), fed by
+    /// the line's first `fed` holes.
+    piped: bool,
+    fed: usize,
+    /// A command on this line runs its standard input as code.
+    line_reads_code: bool,
 }
 
 impl Cmd {
@@ -199,6 +208,9 @@ impl Cmd {
             heredocs: Vec::new(),
             cases: 0,
             parens: 0,
+            piped: false,
+            fed: 0,
+            line_reads_code: false,
         }
     }
 
@@ -302,6 +314,11 @@ enum Input {
 pub struct Lexer {
     frames: Vec<Frame>,
     confused: bool,
+    /// The holes of the current line of the top level, by id: a later `| sh` on the line
+    /// makes them code.
+    line_holes: Vec<usize>,
+    /// Holes refused by what came after them.
+    late: Vec<(usize, Refusal)>,
 }
 
 impl Default for Lexer {
@@ -309,9 +326,14 @@ impl Default for Lexer {
         Lexer {
             frames: vec![Frame::Cmd(Cmd::new(CmdKind::Top))],
             confused: false,
+            line_holes: Vec::new(),
+            late: Vec::new(),
         }
     }
 }
+
+/// Why a value in a pipeline into a shell cannot stay data.
+const PIPED_INTO_CODE: &str = "in a pipeline that hands its output to a shell, ssh or an interpreter as code (`echo ... | sh`)";
 
 const UNQUOTED_OPERATORS: &str = "|&;<>()";
 
@@ -326,10 +348,14 @@ impl Lexer {
         }
     }
 
-    /// A hole for a value: where it stands, or why a value cannot stand there. A `raw`
-    /// hole (`{{{x}}}`) is the author's choice and never refused.
-    pub fn hole(&mut self, raw: bool) -> Result<Slot, Refusal> {
+    /// A hole for a value, known by `id`: where it stands, or why a value cannot stand
+    /// there. A `raw` hole (`{{{x}}}`) is the author's choice and never refused. What comes
+    /// later on the line can still refuse it: see [`Lexer::late`].
+    pub fn hole(&mut self, raw: bool, id: usize) -> Result<Slot, Refusal> {
         let result = self.place();
+        if !raw {
+            self.line_holes.push(id);
+        }
         self.feed(0, Input::Hole { raw });
         if raw {
             // Never refused, and never escaped: the author chose to insert it as it is.
@@ -341,6 +367,11 @@ impl Lexer {
             });
         }
         result
+    }
+
+    /// The holes (by id) that what came after them refused.
+    pub fn late(&self) -> &[(usize, Refusal)] {
+        &self.late
     }
 
     /// The end of the command: `Err` with what is left open, if anything.
@@ -457,6 +488,11 @@ impl Lexer {
                 Context::Double
             }
             Frame::Here(h) => {
+                if h.spec.code {
+                    return Err(Refusal::Place(
+                        "in a here-document that a shell, ssh or an interpreter reads as code (`bash <<EOF`, `cat <<EOF | sh`)",
+                    ));
+                }
                 if h.spec.quoted {
                     return Err(Refusal::Place(
                         "in a quoted here-document (<<'EOF'), where nothing can keep a line of it from ending the document; use an unquoted one (<<EOF)",
@@ -814,8 +850,12 @@ impl Lexer {
             Input::Char(c) => c,
         };
         if watch_line(h, c) {
-            // The delimiter line: the document ends; the next declared one starts.
+            // The delimiter line: the document ends; the next declared one starts, or the
+            // next line of commands.
             self.frames.pop();
+            if self.frames.len() == 1 {
+                self.line_holes.clear();
+            }
             self.start_heredoc();
             return;
         }
@@ -960,8 +1000,17 @@ impl Lexer {
         match ch {
             '\n' => {
                 finish_word(c);
-                c.simple = Simple::Start;
-                c.next = NextWord::Normal;
+                self.end_command(false);
+                if let Some(Frame::Cmd(c)) = self.frames.last_mut() {
+                    let code = std::mem::take(&mut c.line_reads_code);
+                    for h in &mut c.heredocs {
+                        h.code |= code;
+                    }
+                    c.next = NextWord::Normal;
+                    if c.kind == CmdKind::Top {
+                        self.line_holes.clear();
+                    }
+                }
                 self.start_heredoc();
             }
             ' ' | '\t' => finish_word(c),
@@ -1049,7 +1098,30 @@ impl Lexer {
         }
         c.next = next_after(&op);
         if separates(&op) {
-            c.simple = Simple::Start;
+            self.end_command(op == "|" || op == "|&");
+        }
+    }
+
+    /// The simple command being read in the top frame ends (at a separator, or a newline);
+    /// `pipe` when its output goes to the next one. A command that runs its standard
+    /// input as code makes the line's here-documents code, and, fed by a pipe, refuses
+    /// every value before it on the line.
+    fn end_command(&mut self, pipe: bool) {
+        let holes_now = self.line_holes.len();
+        let Some(Frame::Cmd(c)) = self.frames.last_mut() else {
+            return;
+        };
+        let reads = c.simple.reads_code();
+        let piped = std::mem::replace(&mut c.piped, pipe);
+        let fed = std::mem::replace(&mut c.fed, holes_now);
+        c.line_reads_code |= reads;
+        c.simple = Simple::Start;
+        if reads && piped {
+            let upstream = &self.line_holes[..fed.min(holes_now)];
+            let refused = upstream
+                .iter()
+                .map(|&id| (id, Refusal::Place(PIPED_INTO_CODE)));
+            self.late.extend(refused);
         }
     }
 }
@@ -1106,6 +1178,7 @@ fn finish_word(c: &mut Cmd) {
             delimiter: w.text.text.clone(),
             quoted: w.text.quoted,
             strip_tabs,
+            code: c.simple.reads_code(),
         }),
         NextWord::Normal => {
             let start = c.simple == Simple::Start;

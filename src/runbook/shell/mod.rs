@@ -127,16 +127,23 @@ pub fn check_compiled(tpl: &Template, text: &str, shell: &Shell) -> Vec<Problem>
         too_many: false,
     };
     let ends = walk.walk(tpl, vec![Lexer::default()]);
+    let mut unfinished = None;
     for mut end in ends {
         if let Err(what) = end.finish() {
-            walk.report(
-                0,
-                text.chars().next().map_or(1, char::len_utf8),
-                format!("the command's quoting cannot be followed to its end ({what}), so the values in it cannot be checked"),
-                programs::SAFE_WAYS,
-            );
-            break;
+            unfinished.get_or_insert(what);
         }
+        // What came after a value can refuse it too (`echo {{x}} | sh`).
+        for (offset, r) in end.late() {
+            walk.refuse(*offset, r);
+        }
+    }
+    if let Some(what) = unfinished {
+        walk.report(
+            0,
+            text.chars().next().map_or(1, char::len_utf8),
+            format!("the command's quoting cannot be followed to its end ({what}), so the values in it cannot be checked"),
+            programs::SAFE_WAYS,
+        );
     }
     if walk.too_many {
         walk.report(
@@ -227,7 +234,7 @@ impl Walk<'_> {
                     let offset = offset_of(self.text, at.0, at.1);
                     let mut refusals = Vec::new();
                     for st in &mut states {
-                        if let Err(r) = st.hole(raw) {
+                        if let Err(r) = st.hole(raw, offset) {
                             refusals.push(r);
                         }
                     }
@@ -307,14 +314,14 @@ pub fn finish(marked: &str, reference: &dyn Fn(&str) -> Option<String>) -> Resul
     }
     let mut lexer = Lexer::default();
     let mut out = Command::default();
-    for piece in pieces {
+    for (id, piece) in pieces.into_iter().enumerate() {
         match piece {
             quote::Piece::Text(t) => {
                 lexer.text(t);
                 out.text.push_str(t);
             }
             quote::Piece::Value(v) => {
-                let slot = lexer.hole(false).map_err(|r| {
+                let slot = lexer.hole(false, id).map_err(|r| {
                     format!(
                         "a value cannot stay data where it lands in the command: {}",
                         r.explain()
@@ -342,6 +349,12 @@ pub fn finish(marked: &str, reference: &dyn Fn(&str) -> Option<String>) -> Resul
     lexer
         .finish()
         .map_err(|what| format!("the command's quoting cannot be followed to its end ({what})"))?;
+    if let Some((_, r)) = lexer.late().first() {
+        return Err(format!(
+            "a value cannot stay data where it lands in the command: {}",
+            r.explain()
+        ));
+    }
     Ok(out)
 }
 

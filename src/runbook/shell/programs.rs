@@ -150,6 +150,22 @@ impl Simple {
         }
     }
 
+    /// Whether the command, as far as it has been read, runs what comes on its standard
+    /// input as code: a shell given no script (`bash`, `sh -s`), `ssh` (the remote shell
+    /// reads it, or the remote command may), an interpreter given no program (`python3`).
+    pub fn reads_code(&self) -> bool {
+        matches!(
+            self,
+            Simple::Args(
+                Prog::Shell { seen_c: false, .. }
+                    | Prog::ShellStdin
+                    | Prog::Ssh { .. }
+                    | Prog::Remote
+                    | Prog::Interpreter
+            )
+        )
+    }
+
     /// The state after a finished word.
     pub fn next(self, word: &WordText, assignment: bool) -> Simple {
         match self {
@@ -171,6 +187,8 @@ pub enum Prog {
     Plain,
     /// A shell before its script: `seen_c` once `-c` is given, `skip` for an option's argument.
     Shell { seen_c: bool, skip: bool },
+    /// A shell told to read its script from standard input (`-s`): its arguments are data.
+    ShellStdin,
     /// The next word that is not an option is code (an `awk` program, a `sed` script, the
     /// action of `trap`); `skip` for the argument of an option in `arg_letters`.
     CodeNext {
@@ -242,7 +260,7 @@ fn has_letter(word: &str, letter: char) -> bool {
 impl Prog {
     fn danger(&self, word: &WordText) -> Option<Danger> {
         match self {
-            Prog::Plain | Prog::Interpreter | Prog::Ssh { .. } => None,
+            Prog::Plain | Prog::Interpreter | Prog::Ssh { .. } | Prog::ShellStdin => None,
             Prog::Shell {
                 seen_c: true,
                 skip: false,
@@ -278,11 +296,16 @@ impl Prog {
                 seen_c,
                 skip: false,
             },
+            Prog::Shell { seen_c: false, .. } if word.is_option() && has_letter(text, 's') => {
+                Prog::ShellStdin
+            }
             Prog::Shell { seen_c, .. } if word.is_option() => Prog::Shell {
                 seen_c: seen_c || has_letter(text, 'c'),
                 skip: SHELL_ARG_OPTIONS.contains(&text) || takes_argument(text, "oO"),
             },
             // The script (after -c) or a script file: what follows is $0, $1... data.
+            Prog::Shell { seen_c: true, .. } => Prog::Plain,
+            Prog::Shell { .. } if text == "-s" => Prog::ShellStdin,
             Prog::Shell { .. } => Prog::Plain,
             Prog::CodeNext {
                 why,
@@ -335,6 +358,8 @@ impl Prog {
                     Prog::Interpreter
                 }
             }
+            // A program file: its arguments are data, and it does not read code from stdin.
+            Prog::Interpreter if text != "-" => Prog::Plain,
             Prog::Wrapper(w) if w.skip => Prog::Wrapper(Wrapper { skip: false, ..w }),
             Prog::Wrapper(w) if word.is_option() => {
                 if w.shell_letters.chars().any(|l| has_letter(text, l))

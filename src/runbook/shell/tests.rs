@@ -46,6 +46,12 @@ fn values_in_data_contexts_are_accepted() {
         "echo ${HOME:-/root} {{x}}",
         "printf '%s\\n' {{x}} | grep -c x",
         "ssh {{host}} {{{raw}}}",
+        "cat > f <<EOF\n{{x}}\nEOF\necho ok | bash",
+        "sh -c 'cat > \"$1\"' sh {{f}} <<EOF\n{{x}}\nEOF",
+        "python3 script.py {{x}} <<EOF\n{{y}}\nEOF",
+        "bash -s {{x}} <<EOF\necho \"$1\"\nEOF",
+        "echo {{x}} | grep a | sort",
+        "printf '%s\\n' \"$REASON\" | ssh {{host}} 'read -r r; logger \"$r\"'",
         "echo \"$(echo `printf %s {{x}}`)\"",
     ] {
         assert_eq!(refusal(text), None, "{text}");
@@ -84,6 +90,22 @@ fn values_where_quoting_cannot_hold_are_refused() {
         ("$CMD {{x}}", "comes from an expansion"),
         ("watch -n 5 echo {{x}}", "`watch`"),
         ("sudo -s echo {{x}}", "sudo -s"),
+        ("bash <<EOF\necho {{x}}\nEOF", "here-document that a shell"),
+        ("cat <<EOF | sh\n{{x}}\nEOF", "here-document that a shell"),
+        (
+            "ssh {{host}} <<EOF\nrm {{x}}\nEOF",
+            "here-document that a shell",
+        ),
+        (
+            "kubectl exec -i p -- sh <<EOF\n{{x}}\nEOF",
+            "here-document that a shell",
+        ),
+        (
+            "python3 <<EOF\nprint('{{x}}')\nEOF",
+            "here-document that a shell",
+        ),
+        ("echo {{x}} | bash", "pipeline"),
+        ("printf '%s' \"{{x}}\" | ssh host", "pipeline"),
     ] {
         let got = refusal(text);
         assert!(
