@@ -9,7 +9,7 @@
 //! enough to refuse values in them. Whatever it cannot follow makes it *confused*, and a
 //! confused lexer refuses every later hole: it never guesses a context.
 
-use super::programs::{Danger, Simple, WordText};
+use super::programs::{Danger, Prog, Simple, WordText};
 
 /// Where a value stands in a command.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1042,6 +1042,17 @@ impl Lexer {
                 }
             }
             '(' if c.cases > 0 && c.simple == Simple::Start && c.word.is_none() => c.parens += 1,
+            // bash's array assignment, `hosts=(a b)`: its words are data.
+            '(' if c
+                .word
+                .as_ref()
+                .is_some_and(|w| w.assignment && w.text.text.ends_with('=')) =>
+            {
+                finish_word(c);
+                let mut array = Cmd::new(CmdKind::Subshell);
+                array.simple = Simple::Args(Prog::Plain);
+                self.push(Frame::Cmd(array));
+            }
             '(' => {
                 finish_word(c);
                 c.op.push('(');

@@ -51,6 +51,7 @@ fn values_in_data_contexts_are_accepted() {
         "python3 script.py {{x}} <<EOF\n{{y}}\nEOF",
         "bash -s {{x}} <<EOF\necho \"$1\"\nEOF",
         "echo {{x}} | grep a | sort",
+        "hosts=({{a}} {{b}}); for h in \"${hosts[@]}\"; do echo \"$h\"; done",
         "printf '%s\\n' \"$REASON\" | ssh {{host}} 'read -r r; logger \"$r\"'",
         "echo \"$(echo `printf %s {{x}}`)\"",
     ] {
