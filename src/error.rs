@@ -116,6 +116,16 @@ pub enum ParamError {
     /// Every required param that was not given, so one attempt names them all.
     #[error("{}", missing_text(.0))]
     Missing(Vec<crate::runbook::Param>),
+    /// A param read from an environment variable that is not set, and with no default.
+    #[error(
+        "param `{name}` comes from ${env}, which is not set (or is empty): set it before running{}",
+        if *secret { String::new() } else { format!(", or give --var {name}=VALUE") }
+    )]
+    EnvUnset {
+        name: String,
+        env: String,
+        secret: bool,
+    },
     #[error("param `{name}`: {problem}")]
     BadPattern { name: String, problem: String },
     #[error("param `{name}` = {shown} does not match its pattern `{pattern}`")]

@@ -1,5 +1,7 @@
-//! How values read for people: durations, times, words, colour, tables, and the percentile.
+//! How values read for people: durations, times, words, colour, tables, the percentile, and
+//! [`visible`], the one gate that text from outside passes before it reaches a terminal.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -149,6 +151,55 @@ pub(crate) fn paint(text: &str, tone: Tone, colour: bool) -> String {
     .to_string()
 }
 
+// ── Text from outside ─────────────────────────────────────────────────────────────────
+
+/// Where text that [`visible`] cleans is going, which decides how a character that could
+/// drive the terminal is written instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// Running text (notes, instructions, output tails): newlines and tabs stay.
+    Text,
+    /// One line (a table cell, a name): newlines and tabs are written out too.
+    Line,
+    /// Inside JSON that serde already escaped: what it lets through raw (DEL, C1, bidi
+    /// overrides) becomes a `\u00XX` escape, so the JSON stays valid.
+    Json,
+}
+
+/// Whether `c` can do something to a terminal other than show a glyph: C0 controls (ESC,
+/// BEL, backspace, carriage return...), DEL, C1 controls (CSI, OSC as single characters),
+/// and the bidirectional overrides that reorder what is read on screen. Newline and tab
+/// are controls too; [`visible`] keeps them in running text.
+pub(crate) fn drives_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from a runbook, a log, an operator or a step, as the tool itself may print it: every
+/// character that [`drives_terminal`] is written visibly (`\u{1b}` for ESC, `\r`, `\u{9b}`)
+/// instead of being sent, so stored text can never move the cursor, retitle the window,
+/// write the clipboard or clear the screen. Step output passed through live is not text the
+/// tool prints and does not come here. Borrowed, and cheap, when there is nothing to change.
+pub(crate) fn visible(text: &str, shown: Shown) -> Cow<'_, str> {
+    // In JSON, a raw newline or tab is layout: serde escapes those inside strings.
+    let kept = |c: char| shown != Shown::Line && (c == '\n' || c == '\t');
+    let bad = |c: char| drives_terminal(c) && !kept(c);
+    let Some(first) = text.find(bad) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str(&text[..first]);
+    for c in text[first..].chars() {
+        if !bad(c) {
+            out.push(c);
+        } else if shown == Shown::Json {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    Cow::Owned(out)
+}
+
 // ── Tables ────────────────────────────────────────────────────────────────────────────────
 
 /// One row of a table from string slices (typically its header).
@@ -157,17 +208,23 @@ pub(crate) fn row(cells: &[&str]) -> Vec<String> {
 }
 
 /// Renders rows (the first is the header) with columns padded to their widest cell; the
-/// last column is not padded, so lines carry no trailing spaces.
+/// last column is not padded, so lines carry no trailing spaces. Cells are shown as
+/// [`visible`] single lines.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    // A cell is one line whatever it holds.
+    let rows: Vec<Vec<Cow<str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| visible(c, Shown::Line)).collect())
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i > 0 {
@@ -250,6 +307,23 @@ mod tests {
             indented_table(&rows),
             "  A          LONG  C\n  wide cell  x\n"
         );
+    }
+
+    #[test]
+    fn text_from_outside_cannot_drive_the_terminal() {
+        let title = "a\u{1b}]0;owned\u{7}b\r\nc\td\u{9b}2J\u{202e}";
+        assert_eq!(
+            visible(title, Shown::Text),
+            "a\\u{1b}]0;owned\\u{7}b\\r\nc\td\\u{9b}2J\\u{202e}"
+        );
+        assert_eq!(visible("x\ny\tz", Shown::Line), "x\\ny\\tz");
+        assert_eq!(
+            visible("[\n\"\u{7f}\u{85}\"", Shown::Json),
+            "[\n\"\\u007f\\u0085\""
+        );
+        assert!(matches!(visible("plain €", Shown::Line), Cow::Borrowed(_)));
+        let rows = vec![row(&["A", "B"]), row(&["x\u{1b}[2J\ny", "z"])];
+        assert_eq!(table(&rows), "A              B\nx\\u{1b}[2J\\ny  z\n");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command, LogCommand};
 use crate::config::Config;
 use crate::error::{Error, exit};
+use crate::format::Shown;
 
 /// Runs the program with these arguments and returns its exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
@@ -77,7 +78,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
                     let _ = write!(err, "{}", report.render(config.colour));
                 }
                 _ => {
-                    let _ = writeln!(err, "error: {e}");
+                    let text = e.to_string();
+                    let _ = writeln!(err, "error: {}", format::visible(&text, Shown::Text));
                 }
             }
             e.exit_code()

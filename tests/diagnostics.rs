@@ -556,6 +556,7 @@ run = "echo {{upper x}}"
   |
 6 | run = "echo {{upper x}}"
   |               ^^^^^
+  = help: the helpers are eq, ne, lt, lte, gt, gte, and, or, not, len, if, unless, each, with, lookup
 "#,
         )
         .stdout(

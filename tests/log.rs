@@ -13,7 +13,7 @@ manual = "Power it off."
 
 [[step]]
 id = "boom"
-run = "echo first line; echo 'it broke' >&2; exit 4"
+run = "echo first line; sleep 0.3; echo 'it broke' >&2; exit 4"
 "#;
 
 /// Runs `x` twice in one directory (a failure, then a dry run) and returns the directory.

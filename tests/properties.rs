@@ -1,5 +1,6 @@
 //! Property tests: any generated runbook either validates or is refused with located
-//! errors (exit 2), never a panic.
+//! errors (exit 2), never a panic; and any value reaches `sh` exactly, as data, in every
+//! shell context a template can put it in.
 
 use proptest::prelude::*;
 
@@ -131,6 +132,97 @@ proptest! {
         prop_assert!(!stderr.contains("panicked"));
         if code == Some(2) {
             prop_assert!(stderr.contains("runbooks/gen.toml:") && stderr.contains(": error: "), "{}", stderr);
+        }
+    }
+}
+
+/// Every shell context `runbook` supports, each writing what the shell received to a file,
+/// and what that must be for the value `v`.
+const CONTEXTS: &[(&str, &str, &str)] = &[
+    ("bare", "printf '%s' {{v}} > bare", "{v}"),
+    (
+        "single",
+        "printf '%s' 'pre {{v}} post' > single",
+        "pre {v} post",
+    ),
+    (
+        "double",
+        "printf '%s' \"pre {{v}} post\" > double",
+        "pre {v} post",
+    ),
+    (
+        "subst",
+        "x=$(printf '%s.' {{v}}); printf '%s' \"${x%.}\" > subst",
+        "{v}",
+    ),
+    (
+        "subst-double",
+        "x=\"$(printf '%s.' \"{{v}}\")\"; printf '%s' \"${x%.}\" > subst-double",
+        "{v}",
+    ),
+    (
+        "backquote",
+        "x=`printf '%s.' {{v}}`; printf '%s' \"${x%.}\" > backquote",
+        "{v}",
+    ),
+    (
+        "backquote-single",
+        "x=`printf '%s.' '{{v}}'`; printf '%s' \"${x%.}\" > backquote-single",
+        "{v}",
+    ),
+    ("heredoc", "cat > heredoc <<EOF\n{{v}}\nEOF", "{v}\n"),
+    (
+        "heredoc-tabs",
+        "cat > heredoc-tabs <<-EOF\n\t{{v}}\n\tEOF",
+        "{v}\n",
+    ),
+    (
+        "heredoc-prefix",
+        "cat > heredoc-prefix <<EOF\nEO{{v}}\nEOF",
+        "EO{v}\n",
+    ),
+    ("assign", "x={{v}}; printf '%s' \"$x\" > assign", "{v}"),
+    (
+        "export",
+        "export X={{v}}; printf '%s' \"$X\" > export",
+        "{v}",
+    ),
+];
+
+fn hostile_value() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => proptest::sample::select(vec![
+            "'", "\"", "\\", "`", "$", "$(", ")", "${", "}", "#", ";", "&", "|", "*", "~", " ",
+            "\t", "\n", "-", "-n", "EOF", "\nEOF\n", "F", "\u{80}", "$(touch pwned)", "`touch pwned`", "'\\''",
+        ])
+        .prop_map(str::to_string),
+        2 => "[a-zA-Z0-9_./-]{1,5}",
+        1 => any::<char>().prop_filter("no NUL", |c| *c != '\0').prop_map(String::from),
+    ];
+    proptest::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Through the binary: any value given with --var reaches `sh` exactly, in every
+    /// supported context, and never runs.
+    #[test]
+    fn through_the_binary_any_value_reaches_sh_exactly(v in hostile_value()) {
+        let run: String = CONTEXTS.iter().map(|(_, t, _)| format!("{t}\n")).collect();
+        let text = format!(
+            "[runbook]\ntitle = \"t\"\n\n[params.v]\nrequired = true\n\n[[step]]\nid = \"all\"\nrun = '''\n{run}'''\n"
+        );
+        let ran = Test::new()
+            .runbook("x", &text)
+            .args(&["exec", "x", "--var", &format!("v={v}")])
+            .run_unchecked();
+        prop_assert_eq!(ran.status.code(), Some(0), "{}", String::from_utf8_lossy(&ran.stderr));
+        prop_assert!(!ran.dir.join("pwned").exists());
+        for (name, _, want) in CONTEXTS {
+            let got = std::fs::read(ran.dir.join(name)).unwrap_or_default();
+            let want = want.replace("{v}", &v);
+            prop_assert!(got == want.as_bytes(), "{}: got {:?}, want {:?}", name, String::from_utf8_lossy(&got), want);
         }
     }
 }

@@ -290,6 +290,53 @@ Check it no longer answers.
 }
 
 #[test]
+fn skipping_an_ask_offers_to_type_the_value_instead() {
+    let text = runbook_with(
+        r#"
+[[step]]
+id = "fence"
+manual = "Power off db-1, then say who did it."
+ask = "who"
+
+[[step]]
+id = "announce"
+run = "echo fenced by {{who}}"
+"#,
+    );
+    // Skip, then type the value after all: the step is done with it.
+    let mut pty = Pty::start(&text);
+    pty.answer("manual step fence: fence", "s");
+    pty.expect("skipping leaves `who` unset, and announce will fail without it");
+    pty.type_line(
+        "type it to record the step done; Enter on nothing skips",
+        "Ada",
+    );
+    pty.expect("fenced by Ada");
+    let code = pty.finish();
+    assert_eq!(code, 0, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    let fence = finished(&log, "fence");
+    assert_eq!(fence["status"], "succeeded", "{fence}");
+    assert_eq!(fence["value"], "Ada", "{fence}");
+
+    // Skip, and leave it empty: skipped, and the run says at once what that means.
+    let mut pty = Pty::start(&text);
+    pty.answer("manual step fence: fence", "s");
+    pty.type_line(
+        "type it to record the step done; Enter on nothing skips",
+        "",
+    );
+    // (The warning wraps at the terminal's width.)
+    pty.expect("`who` is not set: step fence was skipped. One step needs it");
+    pty.expect("announce (the run stops there)");
+    let code = pty.finish();
+    assert_eq!(code, 1, "--- screen:\n{}", pty.text());
+    let log = pty.log();
+    assert_eq!(finished(&log, "fence")["status"], "skipped");
+    assert_eq!(finished(&log, "announce")["status"], "failed");
+}
+
+#[test]
 fn an_asked_value_is_used_by_a_later_step() {
     let mut pty = Pty::start(&runbook_with(
         r#"
@@ -831,10 +878,12 @@ fn ctrl_c_then_carry_on_lets_the_run_go_on() {
         r#"
 [[step]]
 id = "slow"
-run = "echo \"started\"; sleep 2; echo \"finished\""
+run = "echo step-$((40 + 2))-up; sleep 2; echo \"finished\""
 "#,
     ));
-    pty.expect("started");
+    // The step's own output, which its command line (shown as it starts) does not hold:
+    // Ctrl-C comes once the step runs, not while it is being spawned.
+    pty.expect("step-42-up");
     pty.send(CTRL_C);
     pty.answer("Ctrl-C: stop here", "c");
     pty.expect("carrying on");

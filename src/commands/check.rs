@@ -5,6 +5,7 @@ use std::io::Write;
 use super::print;
 use crate::config::Config;
 use crate::error::{Error, exit};
+use crate::format::{Shown, visible};
 use crate::runbook::{self, LoadError, lookup};
 
 pub(crate) fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
@@ -27,7 +28,7 @@ pub(crate) fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
             match lookup::find(&config.dir, t) {
                 Ok(f) => found.push(f),
                 Err(e) => {
-                    let _ = writeln!(err, "error: {e}");
+                    let _ = writeln!(err, "error: {}", visible(&e.to_string(), Shown::Text));
                     errors += 1;
                     bad_files += 1;
                 }
@@ -55,7 +56,8 @@ pub(crate) fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
                         let _ = write!(err, "{}", report.render(config.colour));
                     }
                     other => {
-                        let _ = writeln!(err, "error: {other}");
+                        let text = other.to_string();
+                        let _ = writeln!(err, "error: {}", visible(&text, Shown::Text));
                     }
                 }
                 errors += e.count();

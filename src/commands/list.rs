@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{print, print_json};
 use crate::config::Config;
 use crate::error::{Error, exit};
-use crate::format;
+use crate::format::{self, Shown, visible};
 use crate::runbook::{self, Runbook, lookup};
 
 #[derive(Serialize)]
@@ -47,7 +47,7 @@ pub(crate) fn list(config: &Config, json: bool) -> Result<u8, Error> {
     }
     let mut err = std::io::stderr().lock();
     for line in &invalid {
-        let _ = writeln!(err, "error: {line}");
+        let _ = writeln!(err, "error: {}", visible(line, Shown::Text));
     }
     Ok(exit::BAD_INPUT)
 }

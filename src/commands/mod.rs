@@ -24,6 +24,7 @@ pub(crate) use show::show;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::format::{self, Shown};
 use crate::runbook::{self, Runbook, lookup};
 
 /// Finds and loads one runbook given as a name or a path.
@@ -33,7 +34,13 @@ fn load(config: &Config, arg: &str) -> Result<Runbook, Error> {
 }
 
 /// Writes `text` to stdout; a closed pipe (`| head`) is not an error worth reporting.
+/// Everything a command prints passes [`format::visible`]: what a log, a runbook or an
+/// operator wrote is shown, never obeyed by the terminal.
 pub(crate) fn print(text: &str) -> Result<(), Error> {
+    write_out(&format::visible(text, Shown::Text))
+}
+
+fn write_out(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
@@ -44,5 +51,5 @@ pub(crate) fn print(text: &str) -> Result<(), Error> {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.into()))?;
     text.push('\n');
-    print(&text)
+    write_out(&format::visible(&text, Shown::Json))
 }

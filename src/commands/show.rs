@@ -134,6 +134,9 @@ fn details(s: &Step) -> String {
     if let Some(t) = s.timeout {
         d.push(format!("timeout {}", format::setting(t)));
     }
+    if !s.is_manual() && s.shell != crate::runbook::Shell::default() {
+        d.push(format!("shell {}", s.shell.argv.join(" ")));
+    }
     if s.retries > 0 {
         let delay = s
             .retry_delay

@@ -19,6 +19,9 @@ pub(crate) struct Question {
     pub body: String,
     /// Manual steps with `ask`: the variable the person types a value for.
     pub ask: Option<String>,
+    /// Manual steps with `ask`: the steps not yet run that use the value, which fail
+    /// without it (so skipping is offered a value instead).
+    pub needed_by: Vec<String>,
     /// In doubt: when the step started.
     pub started: Option<String>,
     /// Which question this is in the run (1, 2, ...): a prompter gives up on it once the

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::plan::Plan;
 use super::resume::Seed;
-use super::secrets::{MASK, Masker};
+use super::secrets::{MASK, Masker, SECRET_SEARCH_MIN};
 use super::start_at::StartAt;
 use crate::cli::{ExecArgs, ResumeArgs, RunFlags};
 use crate::config::Config;
@@ -63,6 +63,8 @@ pub(crate) struct Prepared {
     /// The params as `run_started` records them (secrets masked).
     pub logged_params: Map<String, Value>,
     pub masker: Masker,
+    /// Secret params and their values, which commands read from their environment.
+    pub secrets: Vec<(String, String)>,
     pub log_dir: PathBuf,
     pub log: LogPlace,
     /// Where a resumed run stands.
@@ -215,7 +217,9 @@ pub(crate) fn resume(config: &Config, args: &ResumeArgs) -> Result<Prepared, Err
         &mut prepared.vars,
     );
     prepared.from = args.from.clone();
-    prepared.warnings = seed.warnings.clone();
+    prepared
+        .warnings
+        .splice(0..0, seed.warnings.iter().cloned());
     prepared.seed = Some(seed);
     Ok(prepared)
 }
@@ -228,18 +232,24 @@ fn assemble(
     log: LogPlace,
 ) -> Prepared {
     let (vars, logged_params, masker) = variables(params, &opts.run_id, &rb.name, opts.dry_run);
+    let secrets = params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect();
     Prepared {
         plan: Plan::new(&rb),
+        warnings: secret_warnings(&rb, params),
         rb: Arc::new(rb),
         opts,
         vars,
         logged_params,
         masker,
+        secrets,
         log_dir,
         log,
         seed: None,
         from: None,
-        warnings: Vec::new(),
         alert: None,
     }
 }
@@ -257,6 +267,41 @@ fn step_index(rb: &Runbook, flag: &'static str, id: &str) -> Result<usize, Error
             problem: format!("runbook `{}` has no such step{hint}", rb.name),
         }
     })
+}
+
+/// What the operator should know about the secrets of this run: one given on the command
+/// line sits where others can read it; one too short to search for is not masked in output.
+fn secret_warnings(rb: &Runbook, params: &[ParamValue]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in params.iter().filter(|p| p.secret) {
+        if p.from_var {
+            let env = rb
+                .params
+                .iter()
+                .find(|q| q.name == p.name)
+                .and_then(|q| q.env.clone());
+            let instead = match env {
+                Some(e) => format!("set ${e} instead (the param reads it), and leave out --var"),
+                None => format!(
+                    "give the param `env = \"NAME\"` in the runbook and set $NAME instead of --var {}=...",
+                    p.name
+                ),
+            };
+            out.push(format!(
+                "secret `{}` was given with --var: its value is in this runbook process's command line (/proc/{}/cmdline, readable by every local user while the run lasts) and in your shell's history; {instead}",
+                p.name,
+                std::process::id()
+            ));
+        }
+        if !p.value.is_empty() && p.value.len() < SECRET_SEARCH_MIN {
+            out.push(format!(
+                "secret `{}` is {} characters long, too short to search for in step output without hiding ordinary text: it is not masked there (it still never appears in a command line, the log's params, a command shown or a manual step's text)",
+                p.name,
+                p.value.chars().count()
+            ));
+        }
+    }
+    out
 }
 
 /// The run options: flags given now, else those recorded (resume), else the defaults.
@@ -299,11 +344,12 @@ fn default_rollback(interactive: bool) -> RollbackMode {
     }
 }
 
-/// A param's final value, and whether it is secret.
+/// A param's final value, whether it is secret, and whether it came from --var.
 struct ParamValue {
     name: String,
     value: String,
     secret: bool,
+    from_var: bool,
 }
 
 /// Resolves every param from `--var`, its environment variable, or its default; checks
@@ -333,7 +379,9 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
         given.push((k.to_string(), val.to_string()));
     }
     let mut out = Vec::new();
+    // Every required param left out is named at once; then the first unset variable.
     let mut missing = Vec::new();
+    let mut env_unset = None;
     for p in &rb.params {
         let from_var = given
             .iter()
@@ -344,6 +392,7 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             .as_ref()
             .and_then(|e| std::env::var(e).ok())
             .filter(|v| !v.is_empty());
+        let given_on_command_line = from_var.is_some();
         let value = match (from_var, from_env, &p.default) {
             (Some(v), _, _) | (None, Some(v), _) => v,
             (None, None, Some(d)) => d.clone(),
@@ -351,10 +400,20 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
                 missing.push(p.clone());
                 continue;
             }
+            // A param that names its variable expects it: an unset one is a mistake to
+            // stop on before anything runs, not an empty string in a command.
+            (None, None, None) if p.env.is_some() => {
+                env_unset.get_or_insert(ParamError::EnvUnset {
+                    name: p.name.clone(),
+                    env: p.env.clone().unwrap_or_default(),
+                    secret: p.secret,
+                });
+                continue;
+            }
             (None, None, None) => String::new(),
         };
-        if let Some(pat) = &p.pattern {
-            let re = regex::Regex::new(pat).map_err(|e| ParamError::BadPattern {
+        if let (Some(pat), Some(re)) = (&p.pattern, p.pattern_regex()) {
+            let re = re.map_err(|e| ParamError::BadPattern {
                 name: p.name.clone(),
                 problem: e.to_string(),
             })?;
@@ -375,10 +434,14 @@ fn resolve_params(rb: &Runbook, vars: &[String]) -> Result<Vec<ParamValue>, Para
             name: p.name.clone(),
             value,
             secret: p.secret,
+            from_var: given_on_command_line,
         });
     }
     if !missing.is_empty() {
         return Err(ParamError::Missing(missing));
+    }
+    if let Some(e) = env_unset {
+        return Err(e);
     }
     Ok(out)
 }

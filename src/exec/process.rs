@@ -1,4 +1,4 @@
-//! One attempt of an automated step: `sh -c` in its own process group, output streamed as
+//! One attempt of an automated step: its shell (`sh -c` unless it names another) in its own process group, output streamed as
 //! it comes, and the whole group ended on timeout or interrupt (TERM, a grace period, KILL).
 
 use std::path::PathBuf;
@@ -40,6 +40,8 @@ pub(crate) enum Cancel {
 }
 
 pub(crate) struct Spec {
+    /// The program and options that run the command (the command is added last).
+    pub(crate) shell: Vec<String>,
     pub(crate) command: String,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dir: Option<PathBuf>,
@@ -93,9 +95,14 @@ pub(crate) async fn run(
     mut on_output: impl FnMut(Piece<'_>),
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
-    // The full path: a bare `sh` is looked for in every PATH directory before each spawn.
-    let mut cmd = tokio::process::Command::new("/bin/sh");
-    cmd.arg("-c")
+    // The default is a full path: a bare `sh` is looked for in every PATH directory before
+    // each spawn.
+    let (program, options) = spec
+        .shell
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("no shell to run the command with"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(options)
         .arg(&spec.command)
         .process_group(0)
         .stdin(Stdio::null())

@@ -1,20 +1,50 @@
 //! Secret values never reach the terminal, the log or a report: every text that leaves
-//! the executor goes through a [`Masker`], and output is split so that a secret arriving
-//! across two reads is still seen whole.
+//! the executor goes through a [`Masker`], which knows every form a secret takes in output,
+//! and output is split so that a secret arriving across two reads, or across the cut of a
+//! long line, is still seen whole. (Commands never hold a secret: it reaches them through
+//! their environment, see `crate::runbook::shell`.)
 
 use std::borrow::Cow;
+
+pub use crate::runbook::shell::SECRET_SEARCH_MIN;
 
 pub const MASK: &str = "***";
 
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
-    /// Longest first, so a secret that contains another is masked whole.
+    /// Every form of every secret, longest first, so a form that contains another is
+    /// masked whole.
     secrets: Vec<String>,
+}
+
+/// The forms a secret takes in output: as it is; each line of a multi-line value (a PEM
+/// key printed line by line, or a line at a time); quoted for a shell, as `set -x` and
+/// `printf %q` write it (`'it'\''s'`, `it\'s`); escaped in a JSON string. Forms shorter than
+/// [`SECRET_SEARCH_MIN`] are not searched for: they would hide every `0` or `no` on screen.
+pub fn forms(secret: &str) -> Vec<String> {
+    let mut out = vec![secret.to_string()];
+    if secret.contains('\n') {
+        out.extend(secret.lines().map(|l| l.trim_end_matches('\r').to_string()));
+    }
+    out.push(secret.replace('\'', r"'\''"));
+    let mut backslashed = String::with_capacity(secret.len() * 2);
+    for c in secret.chars() {
+        if !(c.is_ascii_alphanumeric() || "_./:=+@%,-".contains(c) || !c.is_ascii()) {
+            backslashed.push('\\');
+        }
+        backslashed.push(c);
+    }
+    out.push(backslashed);
+    if let Ok(json) = serde_json::to_string(secret) {
+        out.push(json[1..json.len() - 1].to_string());
+    }
+    out.retain(|f| f.len() >= SECRET_SEARCH_MIN);
+    out
 }
 
 impl Masker {
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        let mut secrets: Vec<String> = secrets.into_iter().flat_map(|s| forms(&s)).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Masker { secrets }
@@ -122,6 +152,11 @@ impl LineSplitter {
         let cut = match memchr::memrchr(b'\n', &self.pending[old..]) {
             Some(i) => old + i + 1,
             None if self.pending.len() > MAX_PIECE => {
+                // Mask first, then cut: a secret that ends in this piece is masked whole, and
+                // one that may go on in the next read lies wholly in the tail held back.
+                if let Cow::Owned(masked) = masker.mask_bytes(&self.pending) {
+                    self.pending = masked;
+                }
                 let cut = self.pending.len().saturating_sub(masker.holdback());
                 char_boundary_before(&self.pending, cut)
             }
@@ -205,6 +240,34 @@ mod tests {
             s.push(b"\xff\xfe\n", &m).as_deref(),
             Some(&b"\xff\xfe\n"[..])
         );
+    }
+
+    #[test]
+    fn a_secret_that_ends_just_past_the_cut_is_masked_whole() {
+        let m = Masker::new(["hunter2-long".to_string()]);
+        for before in MAX_PIECE - 14..MAX_PIECE + 3 {
+            let mut s = LineSplitter::default();
+            let mut data = vec![b'x'; before];
+            data.extend_from_slice(b"hunter2-long");
+            let mut all = s.push(&data, &m).unwrap_or_default().into_owned();
+            all.extend_from_slice(&s.push(b"yy\n", &m).unwrap_or_default());
+            all.extend(s.finish(&m).unwrap_or_default());
+            assert!(all.ends_with(b"x***yy\n"), "{before}");
+            assert_eq!(all.len(), before + 6, "{before}");
+        }
+    }
+
+    #[test]
+    fn every_form_of_a_secret_is_masked_and_short_ones_are_not_searched() {
+        let pem = "-----BEGIN KEY-----\nMIIBVgIBADANBgkq\nhkiG9w0BAQEF\n==\n-----END KEY-----";
+        let m = Masker::new([pem.to_string(), "it's $x".to_string(), "0".to_string()]);
+        assert_eq!(m.mask("MIIBVgIBADANBgkq"), "***");
+        assert_eq!(m.mask("a hkiG9w0BAQEF b"), "a *** b");
+        assert_eq!(m.mask(pem), "***");
+        assert_eq!(m.mask("== and 0"), "== and 0");
+        assert_eq!(m.mask("+ echo 'it'\\''s $x'"), "+ echo '***'");
+        assert_eq!(m.mask("it\\'s\\ \\$x"), "***");
+        assert_eq!(m.mask(r#"{"k":"it's $x"}"#), r#"{"k":"***"}"#);
     }
 
     #[test]

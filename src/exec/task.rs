@@ -222,7 +222,10 @@ impl Task {
             Err(e) => (
                 StepStatus::Failed,
                 None,
-                Some(format!("cannot start `sh`: {e}")),
+                Some(format!(
+                    "cannot start `{}`: {e}",
+                    self.spec.shell.first().map_or("sh", String::as_str)
+                )),
             ),
         }
     }

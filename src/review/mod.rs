@@ -10,6 +10,7 @@ pub(crate) mod stats;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::format::{Shown, visible};
 use crate::log::reader;
 use crate::log::run::Run;
 
@@ -38,7 +39,7 @@ fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     for result in parts.into_iter().flatten() {
         match result {
             Ok(run) => runs.push(run),
-            Err(warning) => eprintln!("warning: {warning}; skipped"),
+            Err(warning) => eprintln!("warning: {}; skipped", visible(&warning, Shown::Text)),
         }
     }
     Ok(runs)

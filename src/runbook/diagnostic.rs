@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::format::{Tone, paint};
+use crate::format::{Shown, Tone, drives_terminal, paint, visible};
 
 /// One problem found in a runbook file, located by a byte span into its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic, colour: bool) -> String
         "{}:{line}:{col}: {} {}\n",
         path.display(),
         style.error("error:"),
-        style.bold(&d.message)
+        style.bold(&visible(&d.message, Shown::Text))
     );
     let start = floor_char_boundary(source, d.span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -154,16 +154,18 @@ fn render_one(path: &Path, source: &str, d: &Diagnostic, colour: bool) -> String
         style.error(&"^".repeat(caret_len))
     ));
     if let Some(help) = &d.help {
+        let help = visible(help, Shown::Text);
         out.push_str(&format!("{pad} {} {help}\n", style.blue("= help:")));
     }
     out
 }
 
-/// One column per character: tabs become spaces, control characters a visible mark.
+/// One column per character: tabs become spaces, anything that could drive the terminal
+/// a visible mark.
 fn printable(c: char) -> char {
     match c {
         '\t' => ' ',
-        c if c.is_control() => '\u{FFFD}',
+        c if drives_terminal(c) => '\u{FFFD}',
         c => c,
     }
 }

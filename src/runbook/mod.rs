@@ -6,8 +6,10 @@
 
 pub mod diagnostic;
 pub(crate) mod graph;
+pub mod helpers;
 pub(crate) mod lookup;
 mod raw;
+pub mod shell;
 pub(crate) mod template;
 mod validate;
 
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 pub use diagnostic::{Diagnostic, Report};
 pub use raw::MAX_DURATION;
+pub use shell::Shell;
 
 /// A runbook that passed every check of spec §1.
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +36,8 @@ pub struct Runbook {
     #[serde(with = "opt_duration")]
     pub timeout: Option<Duration>,
     pub lock: bool,
+    /// What runs commands when a step names no `shell`.
+    pub shell: Shell,
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
     /// Step indices in run order: dependencies first, ties broken by file order.
@@ -123,6 +128,8 @@ pub struct Step {
     pub readonly: bool,
     pub rollback: Option<String>,
     pub milestone: Option<Milestone>,
+    /// What runs its command and rollback: the step's `shell`, else the runbook's.
+    pub shell: Shell,
     /// 1-based line of the step's `[[step]]` header, for messages.
     pub line: usize,
 }
@@ -135,6 +142,19 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         if self.is_manual() { "manual" } else { "auto" }
     }
+}
+
+impl Param {
+    /// The param's `pattern` as it is applied: to the whole value. An unanchored
+    /// `db-[0-9]+` would otherwise accept `db-1; rm -rf /` by finding `db-1` in it.
+    pub fn pattern_regex(&self) -> Option<Result<regex::Regex, regex::Error>> {
+        self.pattern.as_deref().map(whole)
+    }
+}
+
+/// `pattern` compiled to match the whole of a value, whether or not it says `^...$`.
+pub(crate) fn whole(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!(r"\A(?:{pattern})\z"))
 }
 
 impl Runbook {

@@ -34,11 +34,23 @@ pub struct TemplateSite {
     /// File offset of the template's first character, when the file holds the text verbatim
     /// (no escapes), so positions inside the template map exactly onto the file.
     pub verbatim_at: Option<usize>,
+    /// Otherwise, for a basic string with escapes: the file offset of every byte of the
+    /// text, and of its end.
+    pub positions: Option<Vec<usize>>,
+}
+
+/// A `shell` as written: a name (`"bash"`) or the program and options to run commands
+/// with (`["bash", "-c"]`).
+#[derive(Debug, Clone)]
+pub enum RawShell {
+    Named(String),
+    Argv(Vec<String>),
 }
 
 #[derive(Debug, Default)]
 pub struct RawRunbook {
     pub title: Option<String>,
+    pub shell: Option<Loc<RawShell>>,
     pub description: Option<String>,
     pub owner: Option<String>,
     pub service: Option<String>,
@@ -98,6 +110,7 @@ pub struct RawStep {
     pub readonly: Option<Loc<bool>>,
     pub rollback: Option<TemplateSite>,
     pub milestone: Option<(Milestone, Range<usize>)>,
+    pub shell: Option<Loc<RawShell>>,
 }
 
 const TOP_KEYS: &[&str] = &["runbook", "params", "step", "alert"];
@@ -109,6 +122,7 @@ const RUNBOOK_KEYS: &[&str] = &[
     "tags",
     "timeout",
     "lock",
+    "shell",
 ];
 const PARAM_KEYS: &[&str] = &[
     "description",
@@ -139,6 +153,7 @@ pub const STEP_KEYS: &[&str] = &[
     "readonly",
     "rollback",
     "milestone",
+    "shell",
 ];
 
 /// Files up to this size have every TOML syntax error reported; larger ones the first.
@@ -207,6 +222,7 @@ pub fn read(source: &str, diags: &mut Vec<Diagnostic>) -> Option<RawRunbook> {
                     .collect();
                 out.timeout = r.duration(t, "timeout").map(|l| l.value);
                 out.lock = r.boolean(t, "lock").is_none_or(|l| l.value);
+                out.shell = r.shell(t);
             }
         }
     }
@@ -315,13 +331,34 @@ impl Reader<'_> {
         }
     }
 
+    /// Runbook text is shown to people and run by shells: a character that drives a
+    /// terminal (ESC, BEL, a carriage return that is not part of a line break, a bidi
+    /// override) has no business in it. Newlines and tabs are text.
+    fn printable(&mut self, text: &str, span: Range<usize>, key: &str) {
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            let line_break = c == '\n' || c == '\t' || (c == '\r' && chars.peek() == Some(&'\n'));
+            if crate::format::drives_terminal(c) && !line_break {
+                self.err(
+                    span,
+                    format!("`{key}` holds the control character U+{:04X}", c as u32),
+                    Some("runbook text is shown on terminals: write an escape sequence the way the command spells it (printf '\\033[1m'), not as the raw character"),
+                );
+                return;
+            }
+        }
+    }
+
     fn string(&mut self, t: &DeTable<'_>, key: &str) -> Option<Loc<String>> {
         let v = t.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Loc {
-                value: s.to_string(),
-                span: v.span(),
-            }),
+            DeValue::String(s) => {
+                self.printable(s, v.span(), key);
+                Some(Loc {
+                    value: s.to_string(),
+                    span: v.span(),
+                })
+            }
             _ => {
                 self.type_err(v, key, "a string");
                 None
@@ -352,10 +389,13 @@ impl Reader<'_> {
         let mut out = Vec::with_capacity(items.len());
         for item in items.iter() {
             match item.get_ref() {
-                DeValue::String(s) => out.push(Loc {
-                    value: s.to_string(),
-                    span: item.span(),
-                }),
+                DeValue::String(s) => {
+                    self.printable(s, item.span(), key);
+                    out.push(Loc {
+                        value: s.to_string(),
+                        span: item.span(),
+                    })
+                }
                 other => self.err(
                     item.span(),
                     format!("`{key}` must hold only strings, found {}", other.type_str()),
@@ -396,6 +436,27 @@ impl Reader<'_> {
         }
     }
 
+    fn shell(&mut self, t: &DeTable<'_>) -> Option<Loc<RawShell>> {
+        let v = t.get("shell")?;
+        let value = match v.get_ref() {
+            DeValue::String(s) => RawShell::Named(s.to_string()),
+            DeValue::Array(_) => RawShell::Argv(
+                self.string_array(t, "shell")?
+                    .into_iter()
+                    .map(|l| l.value)
+                    .collect(),
+            ),
+            _ => {
+                self.type_err(v, "shell", "a shell's name or an array of strings");
+                return None;
+            }
+        };
+        Some(Loc {
+            value,
+            span: v.span(),
+        })
+    }
+
     fn template(&mut self, t: &DeTable<'_>, key: &str) -> Option<TemplateSite> {
         let s = self.string(t, key)?;
         Some(self.site(key.to_string(), s))
@@ -404,17 +465,21 @@ impl Reader<'_> {
     /// A template site; when the file holds the text verbatim (no escapes), positions
     /// inside the template map exactly onto the file.
     fn site(&self, field: String, s: Loc<String>) -> TemplateSite {
-        let verbatim_at = self
-            .source
-            .get(s.span.clone())
+        let token = self.source.get(s.span.clone());
+        let verbatim_at = token
             .and_then(|raw| raw.find(s.value.as_str()))
             .filter(|_| !s.value.is_empty())
             .map(|i| s.span.start + i);
+        let positions = match (verbatim_at, token) {
+            (None, Some(token)) => escaped_positions(token, s.span.start, &s.value),
+            _ => None,
+        };
         TemplateSite {
             field,
             text: s.value,
             span: s.span,
             verbatim_at,
+            positions,
         }
     }
 
@@ -429,7 +494,10 @@ impl Reader<'_> {
         let default = match t.get("default") {
             None => None,
             Some(v) => match v.get_ref() {
-                DeValue::String(s) => Some(s.to_string()),
+                DeValue::String(s) => {
+                    self.printable(s, v.span(), "default");
+                    Some(s.to_string())
+                }
                 DeValue::Integer(i) => Some(i.as_str().to_string()),
                 DeValue::Float(f) => Some(f.as_str().to_string()),
                 DeValue::Boolean(b) => Some(b.to_string()),
@@ -557,6 +625,7 @@ impl Reader<'_> {
             for (k, val) in et {
                 match val.get_ref() {
                     DeValue::String(s) => {
+                        self.printable(s, val.span(), &format!("env.{}", k.get_ref()));
                         let key = Loc {
                             value: k.get_ref().to_string(),
                             span: k.span(),
@@ -597,6 +666,7 @@ impl Reader<'_> {
             readonly: self.boolean(t, "readonly"),
             rollback: self.template(t, "rollback"),
             milestone,
+            shell: self.shell(t),
             id,
         })
     }
@@ -653,4 +723,72 @@ impl Reader<'_> {
             diagnose: self.boolean(t, "diagnose"),
         })
     }
+}
+
+/// For a basic TOML string (`"..."` or `"""..."""`) that holds escapes, which `token`
+/// (its text in the file, at `start`) decodes to `value`: the file offset of every byte of
+/// the value, and of its end, so that a position inside a template maps onto the file.
+fn escaped_positions(token: &str, start: usize, value: &str) -> Option<Vec<usize>> {
+    let open = if token.starts_with("\"\"\"") {
+        3
+    } else if token.starts_with('"') {
+        1
+    } else {
+        return None;
+    };
+    let mut body_at = open;
+    let mut body = token.get(open..token.len().checked_sub(open)?)?;
+    // A newline right after the opening """ is not part of the value.
+    if open == 3 {
+        let skip = if body.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(body.starts_with('\n'))
+        };
+        body = &body[skip..];
+        body_at += skip;
+    }
+    let mut out = Vec::with_capacity(value.len() + 1);
+    let mut decoded = String::with_capacity(value.len());
+    let mut chars = body.char_indices().peekable();
+    let hex = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, n: usize| {
+        let digits: String = (0..n)
+            .filter_map(|_| chars.next().map(|(_, c)| c))
+            .collect();
+        u32::from_str_radix(&digits, 16)
+            .ok()
+            .and_then(char::from_u32)
+    };
+    while let Some((i, c)) = chars.next() {
+        let at = start + body_at + i;
+        let c = if c != '\\' {
+            c
+        } else {
+            match chars.next()?.1 {
+                'b' => '\u{8}',
+                't' => '\t',
+                'n' => '\n',
+                'f' => '\u{c}',
+                'r' => '\r',
+                'e' => '\u{1b}',
+                '"' => '"',
+                '\\' => '\\',
+                'x' => hex(&mut chars, 2)?,
+                'u' => hex(&mut chars, 4)?,
+                'U' => hex(&mut chars, 8)?,
+                // A line-ending backslash: the newline and the blanks after it are dropped.
+                w if open == 3 && w.is_whitespace() => {
+                    while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+                        chars.next();
+                    }
+                    continue;
+                }
+                _ => return None,
+            }
+        };
+        decoded.push(c);
+        out.extend(std::iter::repeat_n(at, c.len_utf8()));
+    }
+    out.push(start + token.len() - open);
+    (decoded == value).then_some(out)
 }

@@ -4,12 +4,9 @@
 use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::{Path, PathSeg};
 
-/// Helpers a runbook template may call: Handlebars' built-ins.
-pub const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len",
-];
-const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with"];
+use super::helpers::{self, BLOCK_HELPERS, COMPARISONS};
+use super::shell::Command;
+
 /// Blocks that change the context: names inside them are not runbook variables.
 const SCOPING_HELPERS: &[&str] = &["each", "with"];
 
@@ -23,6 +20,7 @@ pub struct Problem {
     pub offset: usize,
     pub len: usize,
     pub message: String,
+    pub help: Option<String>,
 }
 
 /// A variable the template reads, and where (byte offset in the template text).
@@ -34,11 +32,17 @@ pub struct VarRef {
 
 /// Parses `text` and returns the variables it reads, in order of first use.
 pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
+    analyse_compiled(text).map(|(_, refs)| refs)
+}
+
+/// [`analyse`], with the compiled template, for a caller that looks at it again.
+pub fn analyse_compiled(text: &str) -> Result<(Template, Vec<VarRef>), Vec<Problem>> {
     if let Some(offset) = too_deep(text) {
         return Err(vec![Problem {
             offset,
             len: 1,
             message: format!("template nests deeper than {MAX_NESTING} levels"),
+            help: None,
         }]);
     }
     let tpl = Template::compile(text).map_err(|e| {
@@ -47,6 +51,7 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
             offset,
             len: 1,
             message: format!("template syntax: {}", reason_text(&e)),
+            help: None,
         }]
     })?;
     let mut names = Vec::new();
@@ -61,14 +66,15 @@ pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
     }
     let problems: Vec<Problem> = problems
         .into_iter()
-        .map(|(word, message)| Problem {
+        .map(|(word, message, help)| Problem {
             offset: locate(text, &word).unwrap_or(0),
             len: word.len().max(1),
             message,
+            help,
         })
         .collect();
     if problems.is_empty() {
-        Ok(refs)
+        Ok((tpl, refs))
     } else {
         Err(problems)
     }
@@ -95,12 +101,10 @@ pub(crate) fn reason_text(e: &handlebars::TemplateError) -> String {
     }
 }
 
-fn walk(
-    tpl: &Template,
-    scoped: bool,
-    names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
-) {
+/// A problem found while walking a template: the word to point at, the message, a help.
+type Found = (String, String, Option<String>);
+
+fn walk(tpl: &Template, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<Found>) {
     for el in &tpl.elements {
         match el {
             TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
@@ -109,6 +113,7 @@ fn walk(
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
+                    arity(&ht.name, ht.params.len(), problems);
                     params(
                         ht.params.iter().chain(ht.hash.values()),
                         scoped,
@@ -141,50 +146,69 @@ fn walk(
                 problems.push((
                     word,
                     "partials and decorators are not available in runbook templates".into(),
+                    None,
                 ));
             }
             _ => problems.push((
                 String::new(),
                 "this template construct is not supported".into(),
+                None,
             )),
         }
     }
 }
 
-fn helper<'a>(
-    name: &'a Parameter,
-    block: bool,
-    problems: &mut Vec<(String, String)>,
-) -> Option<&'a str> {
+fn helper<'a>(name: &'a Parameter, block: bool, problems: &mut Vec<Found>) -> Option<&'a str> {
     let n = name.as_name()?;
-    let known = if block { BLOCK_HELPERS } else { HELPERS };
+    let all: Vec<&str> = helpers::HELPERS.iter().map(|(n, _)| *n).collect();
+    let known: &[&str] = if block { BLOCK_HELPERS } else { &all };
     if !known.contains(&n) {
         let kind = if block { "block helper" } else { "helper" };
         let hint = crate::runbook::diagnostic::did_you_mean(n, known.iter().copied())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
-        problems.push((n.to_string(), format!("unknown {kind} `{n}`{hint}")));
+        let list = if block {
+            format!("the block helpers are {}", BLOCK_HELPERS.join(", "))
+        } else {
+            format!("the helpers are {}", helpers::names())
+        };
+        problems.push((
+            n.to_string(),
+            format!("unknown {kind} `{n}`{hint}"),
+            Some(list),
+        ));
     }
     Some(n)
+}
+
+/// Comparisons take exactly two values: `{{lt lag}}` is a mistake to catch before the run.
+fn arity(name: &Parameter, given: usize, problems: &mut Vec<Found>) {
+    if let Some(n) = name.as_name()
+        && COMPARISONS.contains(&n)
+        && given != 2
+    {
+        problems.push((
+            n.to_string(),
+            format!("`{n}` compares two values; it is given {given}"),
+            Some(format!(
+                "write {{{{{n} a b}}}}, for example {{{{{n} lag 30}}}}"
+            )),
+        ));
+    }
 }
 
 fn params<'a>(
     ps: impl Iterator<Item = &'a Parameter>,
     scoped: bool,
     names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
+    problems: &mut Vec<Found>,
 ) {
     for p in ps {
         param(p, scoped, names, problems);
     }
 }
 
-fn param(
-    p: &Parameter,
-    scoped: bool,
-    names: &mut Vec<String>,
-    problems: &mut Vec<(String, String)>,
-) {
+fn param(p: &Parameter, scoped: bool, names: &mut Vec<String>, problems: &mut Vec<Found>) {
     match p {
         Parameter::Literal(_) => {}
         Parameter::Name(n) if !scoped && n != "this" => names.push(n.clone()),
@@ -207,6 +231,7 @@ fn param(
                     param(&ht.name, scoped, names, problems);
                 } else {
                     helper(&ht.name, false, problems);
+                    arity(&ht.name, ht.params.len(), problems);
                     params(
                         ht.params.iter().chain(ht.hash.values()),
                         scoped,
@@ -256,7 +281,7 @@ fn too_deep(text: &str) -> Option<usize> {
 }
 
 /// Byte offset of a 1-based line and column (handlebars counts columns in characters).
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
+pub(crate) fn offset_of(text: &str, line: usize, col: usize) -> usize {
     let mut start = 0;
     for _ in 1..line {
         match text[start..].find('\n') {
@@ -294,10 +319,13 @@ fn locate(text: &str, word: &str) -> Option<usize> {
 }
 
 /// Renders templates at run time: strict (an unset variable is an error, never ""), with
-/// values in shell commands quoted unless they are made only of safe characters.
+/// each value in a shell command written for the shell context it lands in
+/// ([`super::shell`]).
 pub struct Renderer {
     shell: handlebars::Handlebars<'static>,
     raw: handlebars::Handlebars<'static>,
+    /// Secret params, by name, and their values.
+    secrets: Vec<(String, String)>,
 }
 
 impl Default for Renderer {
@@ -310,18 +338,79 @@ impl Renderer {
     pub fn new() -> Self {
         let mut shell = handlebars::Handlebars::new();
         shell.set_strict_mode(true);
-        shell.register_escape_fn(shell_quote);
+        // Values are marked, and quoted once the command around them is known.
+        shell.register_escape_fn(super::shell::mark);
+        helpers::register(&mut shell);
         let mut raw = handlebars::Handlebars::new();
         raw.set_strict_mode(true);
         raw.register_escape_fn(handlebars::no_escape);
-        Renderer { shell, raw }
+        helpers::register(&mut raw);
+        Renderer {
+            shell,
+            raw,
+            secrets: Vec::new(),
+        }
     }
 
-    /// For `run` and `rollback`: `{{x}}` is shell-quoted, `{{{x}}}` is inserted as is.
-    pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
-        self.shell
+    /// A renderer that keeps the values of these secret params (name, value) out of
+    /// command lines and out of what it renders to be shown.
+    pub fn with_secrets(secrets: Vec<(String, String)>) -> Self {
+        Renderer {
+            secrets,
+            ..Renderer::new()
+        }
+    }
+
+    /// The environment variable a command reads instead of holding `value`: a secret's own
+    /// (`RUNBOOK_SECRET_TOKEN`), or one for a value a secret is part of.
+    fn reference(&self, value: &str) -> Option<String> {
+        if let Some((name, _)) = self
+            .secrets
+            .iter()
+            .find(|(_, v)| !v.is_empty() && v == value)
+        {
+            return Some(super::shell::secret_variable(name));
+        }
+        self.secrets
+            .iter()
+            .any(|(_, v)| v.len() >= super::shell::SECRET_SEARCH_MIN && value.contains(v.as_str()))
+            .then(|| "RUNBOOK_SECRET_VALUE".to_string())
+    }
+
+    /// For `run` and `rollback`: each `{{x}}` is written as data for the shell context it
+    /// lands in, `{{{x}}}` is inserted as it is.
+    pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<Command, String> {
+        no_nul(text, data)?;
+        let marked = self
+            .shell
             .render_template(text, data)
-            .map_err(|e| render_error(&e))
+            .map_err(|e| render_error(&e))?;
+        super::shell::finish(&marked, &|v| self.reference(v))
+    }
+
+    /// For text shown to a person (a manual step's instructions): as [`raw`], with every
+    /// secret param shown as `***`, however short it is.
+    ///
+    /// [`raw`]: Renderer::raw
+    pub fn shown(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        let mut data = data.clone();
+        if let Some(map) = data.as_object_mut() {
+            for (name, _) in &self.secrets {
+                if let Some(v) = map.get_mut(name) {
+                    *v = serde_json::Value::String("***".into());
+                }
+            }
+        }
+        self.raw(text, &data)
+    }
+
+    /// For what reaches a process but is not a command (`env` values, `dir`): as [`raw`],
+    /// and a NUL, which no process can be given, is an error.
+    ///
+    /// [`raw`]: Renderer::raw
+    pub fn process_text(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        no_nul(text, data)?;
+        self.raw(text, data)
     }
 
     /// For everything that is not a shell command: `manual`, `when`, `env`, `dir`.
@@ -332,32 +421,90 @@ impl Renderer {
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    // A NUL cannot reach a shell command line at all; drop it rather than fail to quote.
-    let s: std::borrow::Cow<str> = if s.contains('\0') {
-        s.replace('\0', "").into()
-    } else {
-        s.into()
-    };
-    match shlex::try_quote(&s) {
-        Ok(q) => q.into_owned(),
-        Err(_) => "''".to_string(),
+/// A NUL cannot be passed to a process (not in an argument, not in its environment): a
+/// value holding one is an error that names it, never a byte silently dropped.
+fn no_nul(text: &str, data: &serde_json::Value) -> Result<(), String> {
+    // Nearly always no value holds one: then the template need not be parsed again.
+    let any = data.as_object().is_some_and(|m| {
+        m.values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains('\0')))
+    });
+    if !any {
+        return Ok(());
     }
+    let Ok(refs) = analyse(text) else {
+        return Ok(());
+    };
+    for r in refs {
+        if data
+            .get(&r.name)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|v| v.contains('\0'))
+        {
+            return Err(format!(
+                "variable `{}` holds a NUL byte, which cannot be passed to a command",
+                r.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn render_error(e: &handlebars::RenderError) -> String {
-    use handlebars::RenderErrorReason as R;
-    match e.reason() {
-        R::MissingVariable(Some(path)) => format!("variable `{path}` is not set"),
-        R::MissingVariable(None) => "a variable is not set".to_string(),
-        other => other.to_string(),
-    }
+    helpers::explain(e)
 }
 
 /// `when` is truthy unless it renders to "", "false", "0" or "no" (spec §1).
 pub fn truthy(rendered: &str) -> bool {
-    let t = rendered.trim();
-    !(t.is_empty() || t.eq_ignore_ascii_case("false") || t == "0" || t.eq_ignore_ascii_case("no"))
+    helpers::truthy_text(rendered)
+}
+
+/// What is wrong with `text` as a `when` condition, beyond its syntax: a condition is an
+/// expression, so one with no `{{...}}` at all (`answer > 100`), or with words outside its
+/// expression (`{{answer}} > 100`), renders to fixed, non-empty text and is always true.
+pub fn condition_problems(text: &str) -> Vec<Problem> {
+    let Ok(tpl) = Template::compile(text) else {
+        return Vec::new();
+    };
+    let example = "write the test as a helper, for example when = \"{{gt answer 100}}\"; the helpers are listed in docs/spec.md";
+    let has_expression = tpl.elements.iter().any(|e| {
+        !matches!(
+            e,
+            TemplateElement::RawString(_) | TemplateElement::Comment(_)
+        )
+    });
+    if !has_expression {
+        return vec![Problem {
+            offset: 0,
+            len: text.len().max(1),
+            message: format!(
+                "`when` has no {{{{...}}}} expression: \"{}\" is fixed text, which is always true",
+                text.trim()
+            ),
+            help: Some(example.into()),
+        }];
+    }
+    let mut out = Vec::new();
+    for (el, at) in tpl.elements.iter().zip(&tpl.mapping) {
+        if let TemplateElement::RawString(raw) = el
+            && !raw.trim().is_empty()
+        {
+            let offset = offset_of(text, at.0, at.1);
+            let offset = text[offset..]
+                .find(raw.trim())
+                .map_or(offset, |i| offset + i);
+            out.push(Problem {
+                offset,
+                len: raw.trim().len(),
+                message: format!(
+                    "`when` has text outside its expression (`{}`): the condition is the whole rendered text, so it is always true",
+                    raw.trim()
+                ),
+                help: Some(example.into()),
+            });
+        }
+    }
+    out
 }
 
 /// A variable's value for templates: text that reads as a number (and prints back the
@@ -408,13 +555,13 @@ mod tests {
         let r = Renderer::new();
         let data =
             serde_json::json!({ "host": "db-2", "evil": "a b; rm -rf /", "lag": value_of("12") });
-        assert_eq!(r.shell("ssh {{host}}", &data).unwrap(), "ssh db-2");
+        assert_eq!(r.shell("ssh {{host}}", &data).unwrap().text, "ssh db-2");
         assert_eq!(
-            r.shell("echo {{evil}}", &data).unwrap(),
+            r.shell("echo {{evil}}", &data).unwrap().text,
             "echo 'a b; rm -rf /'"
         );
         assert_eq!(
-            r.shell("echo {{{evil}}}", &data).unwrap(),
+            r.shell("echo {{{evil}}}", &data).unwrap().text,
             "echo a b; rm -rf /"
         );
         assert_eq!(r.raw("{{lt lag 30}}", &data).unwrap(), "true");

@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
-use super::raw::{Loc, RawAlert, RawRunbook, RawStep, TemplateSite};
-use super::{Action, AlertSpec, Param, Runbook, Step, graph, template};
+use super::raw::{Loc, RawAlert, RawRunbook, RawShell, RawStep, TemplateSite};
+use super::{Action, AlertSpec, Param, Runbook, Shell, Step, graph, shell, template};
 
 /// Variables every template can use, set by the executor.
 pub const BUILTIN_VARS: &[&str] = &["run_id", "runbook", "dry_run"];
@@ -68,6 +68,21 @@ pub fn validate(
         return None;
     }
     let needs = v.needs(&raw.steps, &ids);
+    let default_shell = raw
+        .shell
+        .as_ref()
+        .and_then(|s| v.shell(s))
+        .unwrap_or_default();
+    let shells: Vec<Shell> = raw
+        .steps
+        .iter()
+        .map(|s| {
+            s.shell
+                .as_ref()
+                .and_then(|sh| v.shell(sh))
+                .unwrap_or_else(|| default_shell.clone())
+        })
+        .collect();
 
     let order = match graph::order(&needs) {
         Ok(order) => Some(order),
@@ -79,7 +94,14 @@ pub fn validate(
         }
     };
     // Without an order (a cycle), templates are still checked for syntax and unknown names.
-    v.templates(&raw.steps, order.as_deref(), &needs, &vars, &param_names);
+    v.templates(
+        &raw.steps,
+        order.as_deref(),
+        &needs,
+        &vars,
+        &param_names,
+        &shells,
+    );
 
     let order = order?;
     if !v.diags.is_empty() {
@@ -91,7 +113,8 @@ pub fn validate(
         .steps
         .into_iter()
         .zip(needs)
-        .map(|(s, need_indices)| finish_step(s, need_indices, &lines))
+        .zip(shells)
+        .map(|((s, need_indices), shell)| finish_step(s, need_indices, shell, &lines))
         .collect();
     let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
     for s in &mut steps {
@@ -108,6 +131,7 @@ pub fn validate(
         tags: raw.tags,
         timeout: raw.timeout,
         lock: raw.lock,
+        shell: default_shell,
         params,
         steps,
         order,
@@ -115,7 +139,7 @@ pub fn validate(
     })
 }
 
-fn finish_step(s: RawStep, need_indices: Vec<usize>, lines: &LineIndex) -> Step {
+fn finish_step(s: RawStep, need_indices: Vec<usize>, shell: Shell, lines: &LineIndex) -> Step {
     let action = match (s.run, s.manual) {
         (Some(r), _) => Action::Run(r.text),
         (None, Some(m)) => Action::Manual(m.text),
@@ -141,6 +165,7 @@ fn finish_step(s: RawStep, need_indices: Vec<usize>, lines: &LineIndex) -> Step 
         readonly: s.readonly.is_some_and(|r| r.value),
         rollback: s.rollback.map(|r| r.text),
         milestone: s.milestone.map(|(m, _)| m),
+        shell,
         line: lines.line(s.header.start),
     }
 }
@@ -213,6 +238,37 @@ impl Validator<'_> {
         true
     }
 
+    /// A `shell` resolved: a name it knows, or a program and its options.
+    fn shell(&mut self, raw: &Loc<RawShell>) -> Option<Shell> {
+        match &raw.value {
+            RawShell::Named(name) => {
+                let shell = Shell::named(name);
+                if shell.is_none() {
+                    // No did-you-mean: a near name (zsh, sh) is another shell, not a typo.
+                    let names: Vec<&str> = shell::NAMED_SHELLS.iter().map(|(n, _)| *n).collect();
+                    self.err_help(
+                        raw.span.clone(),
+                        format!("`shell` cannot be \"{name}\""),
+                        format!(
+                            "the named shells are {} (bash runs with -euo pipefail); any other is given as its program and options, to which the command is added last: shell = [\"{name}\", \"-c\"]",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                shell
+            }
+            RawShell::Argv(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+                self.err_help(
+                    raw.span.clone(),
+                    "`shell` names no program",
+                    "give the program and its options, to which the command is added last: shell = [\"bash\", \"-c\"]",
+                );
+                None
+            }
+            RawShell::Argv(argv) => Some(Shell::from_argv(argv.clone())),
+        }
+    }
+
     fn params(&mut self, raw: &RawRunbook) -> Vec<Param> {
         let mut out = Vec::new();
         for p in &raw.params {
@@ -239,7 +295,7 @@ impl Validator<'_> {
             }
             let mut pattern_ok = None;
             if let Some(pat) = &p.pattern {
-                match Regex::new(&pat.value) {
+                match super::whole(&pat.value) {
                     Ok(re) => pattern_ok = Some(re),
                     Err(e) => {
                         let msg = e.to_string();
@@ -260,7 +316,7 @@ impl Validator<'_> {
                     format!(
                         "the default of param `{}` does not match its pattern `{}`",
                         p.name.value,
-                        re.as_str()
+                        p.pattern.as_ref().map_or("", |l| l.value.as_str())
                     ),
                 );
             }
@@ -321,7 +377,7 @@ impl Validator<'_> {
                 _ => {}
             }
             if s.manual.is_some() && s.run.is_none() {
-                let run_only: [(&str, Option<Range<usize>>); 9] = [
+                let run_only: [(&str, Option<Range<usize>>); 10] = [
                     ("capture", s.capture.as_ref().map(|l| l.span.clone())),
                     ("confirm", s.confirm.as_ref().map(|l| l.span.clone())),
                     ("timeout", s.timeout.as_ref().map(|l| l.span.clone())),
@@ -337,6 +393,7 @@ impl Validator<'_> {
                     ("readonly", s.readonly.as_ref().map(|l| l.span.clone())),
                     ("rollback", s.rollback.as_ref().map(|l| l.span.clone())),
                     ("dir", s.dir.as_ref().map(|l| l.span.clone())),
+                    ("shell", s.shell.as_ref().map(|l| l.span.clone())),
                 ];
                 for (key, span) in run_only {
                     if let Some(span) = span {
@@ -532,6 +589,7 @@ impl Validator<'_> {
         needs: &[Vec<usize>],
         vars: &[Provided],
         params: &HashMap<&str, usize>,
+        shells: &[Shell],
     ) {
         let var_index: HashMap<&str, usize> = vars
             .iter()
@@ -557,12 +615,21 @@ impl Validator<'_> {
                 .chain(&s.rollback)
                 .chain(s.env.iter().map(|(_, t)| t));
             for site in sites {
-                let refs = match template::analyse(&site.text) {
-                    Ok(refs) => refs,
-                    Err(problems) => {
-                        for p in problems {
-                            self.err(at(site, p.offset, p.len), p.message);
+                let refs = match template::analyse_compiled(&site.text) {
+                    Ok((tpl, refs)) => {
+                        if site.field == "when" {
+                            self.problems(site, template::condition_problems(&site.text));
                         }
+                        if site.field == "run" || site.field == "rollback" {
+                            self.problems(
+                                site,
+                                shell::check_compiled(&tpl, &site.text, &shells[i]),
+                            );
+                        }
+                        refs
+                    }
+                    Err(problems) => {
+                        self.problems(site, problems);
                         continue;
                     }
                 };
@@ -614,12 +681,29 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    /// Problems found inside a template, located in the file.
+    fn problems(&mut self, site: &TemplateSite, problems: Vec<template::Problem>) {
+        for p in problems {
+            let mut d = Diagnostic::new(at(site, p.offset, p.len), p.message);
+            if let Some(h) = p.help {
+                d = d.with_help(h);
+            }
+            self.diags.push(d);
+        }
+    }
+}
+
 /// The file span of a position inside a template: exact when the text is verbatim in the
-/// file, else the whole value.
+/// file or its escapes could be followed, else the whole value.
 fn at(site: &TemplateSite, offset: usize, len: usize) -> Range<usize> {
-    match site.verbatim_at {
-        Some(base) => base + offset..base + offset + len,
-        None => site.span.clone(),
+    match (site.verbatim_at, &site.positions) {
+        (Some(base), _) => base + offset..base + offset + len,
+        (None, Some(p)) => match (p.get(offset), p.get(offset + len)) {
+            (Some(&a), Some(&b)) => a..b.max(a + 1),
+            _ => site.span.clone(),
+        },
+        (None, None) => site.span.clone(),
     }
 }
 

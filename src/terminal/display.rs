@@ -626,7 +626,7 @@ fn detected_line(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono:
 
 impl Sink for Display {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        self.show(event);
+        self.show(&super::visible::sanitized(event));
         Ok(())
     }
 

@@ -125,6 +125,9 @@ enum Mode {
     Menu,
     Note(String),
     Value(String),
+    /// Skipping an `ask` that later steps need: the value may be typed instead (the step
+    /// is then done); an empty line skips after all.
+    Offer(String),
 }
 
 /// The prompter of a terminal.
@@ -313,7 +316,7 @@ impl KeyPrompter {
                     Key::Char(c) => picked = answer_for(q, c),
                     _ => {}
                 },
-                Mode::Note(text) | Mode::Value(text) => match k {
+                Mode::Note(text) | Mode::Value(text) | Mode::Offer(text) => match k {
                     Key::Char('\u{15}') => text.clear(),
                     Key::Char(c) if !c.is_control() => text.push(c),
                     Key::Backspace => {
@@ -332,6 +335,20 @@ impl KeyPrompter {
                             Mode::Note(_) => {
                                 note = (!text.is_empty()).then_some(text);
                                 mode = Mode::Menu;
+                            }
+                            Mode::Offer(_) if text.is_empty() => {
+                                return Ok(Reply {
+                                    answer: Answer::Skip,
+                                    note,
+                                    value: None,
+                                });
+                            }
+                            Mode::Offer(_) => {
+                                return Ok(Reply {
+                                    answer: Answer::Done,
+                                    note,
+                                    value: Some(text),
+                                });
                             }
                             _ => {
                                 return Ok(Reply {
@@ -352,6 +369,14 @@ impl KeyPrompter {
                 q.kind == PromptKind::Manual && q.ask.is_some() && answer == Answer::Done;
             if asks_value {
                 mode = Mode::Value(String::new());
+                continue;
+            }
+            let skips_a_needed_value = q.kind == PromptKind::Manual
+                && q.ask.is_some()
+                && answer == Answer::Skip
+                && !q.needed_by.is_empty();
+            if skips_a_needed_value {
+                mode = Mode::Offer(String::new());
                 continue;
             }
             return Ok(Reply {
@@ -408,6 +433,17 @@ impl KeyPrompter {
                     value_words(q)
                 ));
             }
+            Mode::Offer(text) => {
+                let var = q.ask.as_deref().unwrap_or_default();
+                lines.push(format!(
+                    "  skipping leaves `{var}` unset, and {} will fail without it",
+                    crate::format::visible(&q.needed_by.join(", "), crate::format::Shown::Line)
+                ));
+                lines.push(format!(
+                    "  {}: {text}▏  (type it to record the step done; Enter on nothing skips)",
+                    value_words(q)
+                ));
+            }
         }
         if !footer.is_empty() {
             lines.push(format!("  {footer}"));
@@ -453,6 +489,7 @@ mod tests {
             title: title.into(),
             body: String::new(),
             ask: ask.map(str::to_string),
+            needed_by: Vec::new(),
             started: None,
             seq: 1,
             can_roll_back: false,

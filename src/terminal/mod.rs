@@ -8,6 +8,7 @@ pub(crate) mod params;
 pub(crate) mod prompt;
 mod spinners;
 pub(crate) mod status;
+mod visible;
 pub(crate) mod wrap;
 
 use std::io::IsTerminal;

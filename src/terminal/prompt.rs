@@ -6,12 +6,14 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use crate::event::{Answer, PromptKind};
 use crate::exec::ask::{PromptError, Prompter, Question, Reply};
+use crate::format::{Shown, visible};
 
 /// The text shown before the choice.
 pub(crate) fn header(q: &Question) -> String {
-    let Question {
-        step, title, body, ..
-    } = q;
+    // The question's words come from the runbook, the log and the steps' output: shown,
+    // never obeyed by the terminal.
+    let v = |s: &str| visible(s, Shown::Text).into_owned();
+    let (step, title, body) = (v(&q.step), v(&q.title), v(&q.body));
     match q.kind {
         PromptKind::Manual => {
             let body: String = body.trim().lines().map(|l| format!("    {l}\n")).collect();

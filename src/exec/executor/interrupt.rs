@@ -99,6 +99,7 @@ impl Executor {
             body: self.masker.mask(&body).into_owned(),
             ask: None,
             started: None,
+            needed_by: Vec::new(),
             seq,
             can_roll_back: !undo.is_empty(),
         };

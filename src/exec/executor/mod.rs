@@ -13,6 +13,7 @@ mod interrupt;
 mod prompts;
 mod rollback;
 mod steps;
+mod unset;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -160,6 +161,7 @@ impl Executor {
             opts,
             vars,
             masker,
+            secrets,
             seed,
             ..
         } = prepared;
@@ -174,7 +176,7 @@ impl Executor {
             opts,
             emitter,
             masker: Arc::new(masker),
-            renderer: Renderer::new(),
+            renderer: Renderer::with_secrets(secrets),
             prompter: Arc::new(Mutex::new(prompter)),
             vars,
             prompts: VecDeque::new(),
@@ -404,6 +406,7 @@ impl Executor {
 
     /// Records a step's end in the run phase and releases its dependents.
     fn finish(&mut self, i: usize, status: StepStatus, ending: Ending) {
+        let skipped_by_answer = ending.response.answer == Some(crate::event::Answer::Skip);
         self.emit_finished(i, Phase::Run, status, ending);
         if status == StepStatus::Succeeded
             && let Some(m) = self.rb.steps[i].milestone
@@ -415,6 +418,7 @@ impl Executor {
             });
         }
         self.schedule.finish(i, status);
+        self.check_provided(i, status, skipped_by_answer);
     }
 
     /// Writes a step's (or its rollback's) `step_finished`.

@@ -66,7 +66,7 @@ impl Executor {
             Action::Run(r) => this
                 .renderer
                 .shell(r, &this.data())
-                .unwrap_or_else(|_| r.clone()),
+                .map_or_else(|_| r.clone(), |c| c.text),
             Action::Manual(_) => String::new(),
         };
         let body = match kind {
@@ -75,7 +75,7 @@ impl Executor {
                     Action::Manual(m) => m.as_str(),
                     Action::Run(_) => "",
                 };
-                let instructions = match self.renderer.raw(text, &self.data()) {
+                let instructions = match self.renderer.shown(text, &self.data()) {
                     Ok(t) => t,
                     Err(e) => {
                         self.failed_before_start(i, format!("cannot render the instructions: {e}"));
@@ -118,6 +118,14 @@ impl Executor {
             title: step.title.clone(),
             body: self.masker.mask(&body).into_owned(),
             ask: step.ask.clone().filter(|_| kind == PromptKind::Manual),
+            needed_by: match (&step.ask, kind) {
+                (Some(var), PromptKind::Manual) => self
+                    .waiting_users(var)
+                    .into_iter()
+                    .map(|j| rb.steps[j].id.clone())
+                    .collect(),
+                _ => Vec::new(),
+            },
             started: self.progress[i].undecided.as_ref().map(|u| u.since.clone()),
             seq: self.next_seq(),
             can_roll_back: false,
@@ -391,13 +399,6 @@ impl Executor {
                 self.schedule.requeue(i);
             }
             Verdict::Done => {
-                if let Some(var) = step.capture.as_ref().or(step.ask.as_ref()) {
-                    let text = format!(
-                        "note: {var} (from {}) is not known; steps that use it will fail",
-                        step.id
-                    );
-                    self.notice(Level::Info, Some(i), text);
-                }
                 let (reason, duration) = match &undecided {
                     Some(u) if u.kind == PromptKind::Stopped => (
                         format!("it had stopped ({}); the operator recorded it as done", first_line(&u.what)),

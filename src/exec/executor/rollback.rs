@@ -120,6 +120,7 @@ impl Executor {
             title: step.title.clone(),
             body: self.masker.mask(&command).into_owned(),
             ask: None,
+            needed_by: Vec::new(),
             started: None,
             seq: self.next_seq(),
             can_roll_back: false,

@@ -147,20 +147,22 @@ impl Executor {
             (Phase::Run, Action::Manual(_)) => "",
         };
         let command = self.renderer.shell(text, &data)?;
-        let mut env = Vec::with_capacity(step.env.len() + 2);
+        let mut env = Vec::with_capacity(step.env.len() + command.env.len() + 2);
         for (k, v) in &step.env {
-            env.push((k.clone(), self.renderer.raw(v, &data)?));
+            env.push((k.clone(), self.renderer.process_text(v, &data)?));
         }
+        env.extend(command.env);
         // Which run and step these processes belong to, for `resume` to find them should
         // the executor die (and for the step's own use).
         env.push(("RUNBOOK_RUN_ID".into(), self.opts.run_id.clone()));
         env.push(("RUNBOOK_STEP".into(), step.id.clone()));
         let dir = match &step.dir {
-            Some(d) => Some(PathBuf::from(self.renderer.raw(d, &data)?)),
+            Some(d) => Some(PathBuf::from(self.renderer.process_text(d, &data)?)),
             None => None,
         };
         Ok(Spec {
-            command,
+            shell: step.shell.argv.clone(),
+            command: command.text,
             env,
             dir,
             timeout: step.timeout,

@@ -92,6 +92,13 @@ pub(crate) fn report(log_dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    // A report file is read in terminals and editors too: what a run recorded is shown,
+    // never obeyed (JSON escapes it itself).
+    let shown = match format {
+        ReportFormat::Json => format::Shown::Json,
+        _ => format::Shown::Text,
+    };
+    let text = format::visible(&text, shown).into_owned();
     match args.output.as_deref() {
         Some(path) => {
             std::fs::write(path, text).map_err(|source| Error::Path {

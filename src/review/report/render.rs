@@ -44,7 +44,7 @@ pub(super) fn render(
             RenderErrorReason::MissingVariable(Some(p)) => {
                 format!("`{p}` is not in the report context (see --format json)")
             }
-            other => other.to_string(),
+            _ => crate::runbook::helpers::reason(&e),
         };
         format!("{at}{why}")
     })
