@@ -11,6 +11,7 @@ mod commands;
 mod diagnostics;
 mod exec;
 mod hostile;
+mod hosts;
 mod layout;
 mod log;
 mod properties;
