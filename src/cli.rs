@@ -114,6 +114,9 @@ pub struct RunFlags {
     /// Output recorded in the log per step; the rest is counted, not kept [default: 1MiB]
     #[arg(long, value_name = "SIZE")]
     pub log_output_cap: Option<String>,
+    /// ssh client configuration for steps with `hosts` (each ssh call gets `-F FILE`)
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_SSH_CONFIG")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod diagnostics;
 mod exec;
+mod fleet;
 mod hostile;
 mod hosts;
 mod layout;

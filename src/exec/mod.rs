@@ -7,6 +7,7 @@
 pub(crate) mod ask;
 pub(crate) mod emit;
 mod executor;
+mod fleet;
 mod lock;
 mod plan;
 pub(crate) mod prepare;

@@ -38,6 +38,8 @@ pub(crate) struct Seed {
     pub attempts: Vec<(usize, u32)>,
     /// Steps that started and have no finish line, with when they started.
     pub in_doubt: Vec<(usize, String)>,
+    /// Steps with `hosts`: how each host ended, and which hosts are in doubt.
+    pub fleet: Vec<super::fleet::resume::FleetSeed>,
     /// Time since the run first started.
     pub elapsed: Duration,
     /// Steps of the log the runbook no longer has, and the like.
@@ -127,6 +129,7 @@ pub(crate) fn seed(
     }
     finished.sort_by_key(|(t, _, _)| *t);
     seed.done = finished.into_iter().map(|(_, i, st)| (i, st)).collect();
+    seed.fleet = super::fleet::resume::seed(rb, run, vars);
     seed
 }
 

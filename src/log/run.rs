@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, Kind, Mode, Phase, Response, RunStatus, StepStatus};
+use crate::event::{Event, HostCounts, Kind, Mode, Phase, Response, RunStatus, StepStatus};
 use crate::log::reader::RunLog;
 
 /// Lines of output kept per step for review (the tail shown when a step failed).
@@ -70,6 +70,14 @@ pub(crate) struct StepRun {
     /// The last lines of output (stdout and stderr interleaved as they came).
     pub(crate) output_tail: Vec<String>,
     pub(crate) truncated_bytes: u64,
+    /// One host of a fleet step: its name (the record is in its step's `hosts`).
+    pub(crate) host: Option<String>,
+    /// A fleet step: the hosts it was started on, from its `step_started`.
+    pub(crate) planned_hosts: Vec<String>,
+    /// A fleet step: each host's record, in the order the hosts first started or ended.
+    pub(crate) hosts: Vec<StepRun>,
+    /// A fleet step: its hosts by status, from its `step_finished`.
+    pub(crate) host_counts: Option<HostCounts>,
 }
 
 /// The answer fields read as the step's own (`s.captured`), as `exec::resume` reads them.
@@ -88,6 +96,50 @@ impl StepRun {
         } else {
             self.step.clone()
         }
+    }
+
+    /// Whether this is a fleet step (it ran, or was to run, on hosts).
+    pub(crate) fn is_fleet(&self) -> bool {
+        !self.planned_hosts.is_empty() || !self.hosts.is_empty() || self.host_counts.is_some()
+    }
+
+    fn new(step: &str, kind: Kind, phase: Phase, host: Option<&str>) -> StepRun {
+        StepRun {
+            step: step.to_string(),
+            kind,
+            phase,
+            started: None,
+            finished: None,
+            status: None,
+            duration_ms: None,
+            attempts: 0,
+            exit_code: None,
+            response: Response::default(),
+            reason: None,
+            output_tail: Vec::new(),
+            truncated_bytes: 0,
+            host: host.map(str::to_string),
+            planned_hosts: Vec::new(),
+            hosts: Vec::new(),
+            host_counts: None,
+        }
+    }
+
+    /// The record of one host of this fleet step, made on first mention.
+    fn host_mut(&mut self, host: &str) -> &mut StepRun {
+        let i = match self
+            .hosts
+            .iter()
+            .position(|h| h.host.as_deref() == Some(host))
+        {
+            Some(i) => i,
+            None => {
+                let h = StepRun::new(&self.step, self.kind, self.phase, Some(host));
+                self.hosts.push(h);
+                self.hosts.len() - 1
+            }
+        };
+        &mut self.hosts[i]
     }
 }
 
@@ -150,9 +202,14 @@ impl Run {
                     kind,
                     attempt,
                     phase,
+                    host,
+                    hosts,
                     ..
                 } => {
-                    let s = run.step_mut(step, *phase, *kind);
+                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
+                    if let Some(hosts) = hosts {
+                        s.planned_hosts.clone_from(hosts);
+                    }
                     if s.started.is_none() || s.status.is_some() {
                         // A fresh start (or a retry after a prompt) of this step.
                         if s.status.is_some() {
@@ -168,9 +225,10 @@ impl Run {
                     text,
                     phase,
                     truncated_bytes,
+                    host,
                     ..
                 } => {
-                    let s = run.step_mut(step, *phase, Kind::Auto);
+                    let s = run.step_mut(step, *phase, Kind::Auto, host.as_deref());
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
                     s.output_tail.extend(text.lines().map(str::to_string));
                     let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
@@ -186,9 +244,12 @@ impl Run {
                     phase,
                     response,
                     reason,
+                    host,
+                    host_counts,
                 } => {
-                    let s = run.step_mut(step, *phase, *kind);
+                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
                     s.kind = *kind;
+                    s.host_counts = *host_counts;
                     s.finished = Some(*ts);
                     s.status = Some(*status);
                     s.duration_ms = Some(*duration_ms);
@@ -233,7 +294,14 @@ impl Run {
         Some(run)
     }
 
-    fn step_mut(&mut self, step: &str, phase: Phase, kind: Kind) -> &mut StepRun {
+    /// The record of a step in a phase (of one of its hosts, for a fleet step's host).
+    fn step_mut(
+        &mut self,
+        step: &str,
+        phase: Phase,
+        kind: Kind,
+        host: Option<&str>,
+    ) -> &mut StepRun {
         let pos = self
             .steps
             .iter()
@@ -241,25 +309,14 @@ impl Run {
         let i = match pos {
             Some(i) => i,
             None => {
-                self.steps.push(StepRun {
-                    step: step.to_string(),
-                    kind,
-                    phase,
-                    started: None,
-                    finished: None,
-                    status: None,
-                    duration_ms: None,
-                    attempts: 0,
-                    exit_code: None,
-                    response: Response::default(),
-                    reason: None,
-                    output_tail: Vec::new(),
-                    truncated_bytes: 0,
-                });
+                self.steps.push(StepRun::new(step, kind, phase, None));
                 self.steps.len() - 1
             }
         };
-        &mut self.steps[i]
+        match host {
+            Some(h) => self.steps[i].host_mut(h),
+            None => &mut self.steps[i],
+        }
     }
 
     /// Time spent waiting on people over the whole run (see [`StepRun::people_ms`]).

@@ -2,6 +2,9 @@
 //! a spinner per running step (indicatif) with finished steps printed above; elsewhere, or
 //! with `--quiet`, plain lines. Step output goes to stdout, everything else to stderr.
 //! While a prompt is on screen the display is paused and output is held back (bounded).
+//! A fleet step is one spinner with its hosts' progress ([`fleet`]).
+
+mod fleet;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,6 +38,8 @@ pub(crate) struct Display {
     run: Option<(String, String)>,
     /// Commands of steps started in a dry run, to show what would have run.
     commands: HashMap<String, String>,
+    /// Fleet steps running now: their hosts' progress.
+    fleets: HashMap<String, fleet::Progress>,
 }
 
 impl Display {
@@ -55,6 +60,7 @@ impl Display {
             out: std::io::stdout(),
             run: None,
             commands: HashMap::new(),
+            fleets: HashMap::new(),
         }
     }
 
@@ -93,9 +99,14 @@ impl Display {
 
     /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
     /// several steps are running.
-    fn show_output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
-        let bytes = if self.overlapped.contains(step) {
-            let prefix = format!("[{step}] ");
+    fn show_output(&mut self, step: &str, host: Option<&str>, stream: Stream, bytes: &[u8]) {
+        let prefix = match host {
+            Some(h) if self.overlapped.contains(step) => Some(format!("[{step} {h}] ")),
+            Some(h) => Some(format!("[{h}] ")),
+            None if self.overlapped.contains(step) => Some(format!("[{step}] ")),
+            None => None,
+        };
+        let bytes = if let Some(prefix) = prefix {
             let mut out = Vec::with_capacity(bytes.len() + 16);
             for line in bytes.split_inclusive(|&b| b == b'\n') {
                 out.extend_from_slice(prefix.as_bytes());
@@ -196,12 +207,24 @@ impl Display {
                 }
             }
             Event::StepStarted {
+                host: Some(host),
+                step,
+                command,
+                ..
+            } => self.host_started(step, host, command.as_deref()),
+            Event::StepStarted {
                 step,
                 command,
                 phase,
                 attempt,
                 kind,
+                hosts,
+                host: None,
             } => {
+                if let Some(hosts) = hosts {
+                    self.fleets
+                        .insert(step.clone(), fleet::Progress::new(hosts.len()));
+                }
                 if *kind == crate::event::Kind::Manual {
                     return;
                 }
@@ -210,11 +233,15 @@ impl Display {
                     self.overlapped.insert(step.clone());
                 }
                 self.running.insert(step.clone());
-                let what = match (phase, attempt) {
+                let mut what = match (phase, attempt) {
                     (Phase::Rollback, _) => format!("rolling back {step}"),
                     (_, 1) => step.clone(),
                     (_, n) => format!("{step} (attempt {n})"),
                 };
+                if let Some(p) = self.fleets.get_mut(step) {
+                    p.label.clone_from(&what);
+                    what = p.message();
+                }
                 match &self.fancy {
                     Some(m) if !self.bars.contains_key(step) => {
                         let bar = m.add(ProgressBar::new_spinner());
@@ -249,6 +276,28 @@ impl Display {
             }
             Event::StepOutput { .. } => {}
             Event::StepFinished {
+                host: Some(host),
+                step,
+                status,
+                duration_ms,
+                exit_code,
+                reason,
+                attempts,
+                ..
+            } => self.host_finished(
+                step,
+                host,
+                fleet::HostEnd {
+                    status: *status,
+                    duration_ms: *duration_ms,
+                    attempts: *attempts,
+                    exit_code: *exit_code,
+                    reason: reason.as_deref(),
+                },
+            ),
+            Event::StepFinished {
+                host: None,
+                host_counts,
                 step,
                 status,
                 duration_ms,
@@ -274,14 +323,7 @@ impl Display {
                         m.remove(&bar);
                     }
                 }
-                let (mark, tone) = match status {
-                    StepStatus::Succeeded => ("ok", Tone::Good),
-                    StepStatus::Failed => ("FAILED", Tone::Bad),
-                    StepStatus::TimedOut => ("TIMED OUT", Tone::Bad),
-                    StepStatus::Skipped => ("skipped", Tone::Caution),
-                    StepStatus::DryRun => ("dry run", Tone::Rehearsal),
-                    StepStatus::Aborted => ("aborted", Tone::Bad),
-                };
+                let (mark, tone) = mark(*status);
                 let mut text = format!("  {} {step}", self.paint(tone, mark));
                 if *phase == Phase::Rollback {
                     text.push_str(" (rollback)");
@@ -301,6 +343,15 @@ impl Display {
                 }
                 if let Some(n) = &response.note {
                     text.push_str(&format!(" (note: {n})"));
+                }
+                self.fleets.remove(step);
+                if let Some(c) = host_counts {
+                    text.push_str(&format!(
+                        "\n     {} host{}: {}",
+                        c.total(),
+                        if c.total() == 1 { "" } else { "s" },
+                        c.text()
+                    ));
                 }
                 self.line(&text);
             }
@@ -343,11 +394,18 @@ impl Display {
                 attempt,
                 reason,
                 delay_ms,
+                host,
                 ..
-            } => self.line(&format!(
-                "  {step} attempt {attempt} {reason}; retrying in {}",
-                humantime::format_duration(Duration::from_millis(*delay_ms))
-            )),
+            } => {
+                let on = host
+                    .as_ref()
+                    .map(|h| format!(" on {h}"))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "  {step}{on} attempt {attempt} {reason}; retrying in {}",
+                    humantime::format_duration(Duration::from_millis(*delay_ms))
+                ))
+            }
             Event::PromptOpened { .. } => self.pause(),
             Event::PromptClosed { .. } => self.resume(),
             Event::Notice { level, text, .. } => {
@@ -383,6 +441,19 @@ impl Display {
     }
 }
 
+/// The word a step's (or a host's) end is shown with, and its colour.
+fn mark(status: StepStatus) -> (&'static str, Tone) {
+    match status {
+        StepStatus::Succeeded => ("ok", Tone::Good),
+        StepStatus::Failed => ("FAILED", Tone::Bad),
+        StepStatus::TimedOut => ("TIMED OUT", Tone::Bad),
+        StepStatus::Skipped => ("skipped", Tone::Caution),
+        StepStatus::DryRun => ("dry run", Tone::Rehearsal),
+        StepStatus::Aborted => ("aborted", Tone::Bad),
+        StepStatus::Unreachable => ("UNREACHABLE", Tone::Bad),
+    }
+}
+
 impl Sink for Display {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
         self.show(event);
@@ -390,7 +461,7 @@ impl Sink for Display {
     }
 
     fn output(&mut self, out: &Output<'_>) -> std::io::Result<()> {
-        self.show_output(out.step, out.stream, out.bytes);
+        self.show_output(out.step, out.host, out.stream, out.bytes);
         Ok(())
     }
 }

@@ -6,8 +6,10 @@
 //!
 //! - `steps.rs`: starting steps (`when`, confirm, rendering, tasks) and their ends;
 //! - `prompts.rs`: the questions, one at a time, and what the answers do;
-//! - `rollback.rs`: undoing succeeded steps after a failed run.
+//! - `rollback.rs`: undoing succeeded steps after a failed run;
+//! - `fleet.rs`: steps with `hosts`, run on each host through ssh.
 
+mod fleet;
 mod prompts;
 mod rollback;
 mod steps;
@@ -126,6 +128,8 @@ pub(crate) struct Executor {
     run_start: Instant,
     /// Time the run had already taken before this process (a resumed run).
     earlier: Duration,
+    /// Steps with `hosts`: how each host ended, and the run's ssh connections.
+    fleets: fleet::Fleets,
 }
 
 impl Executor {
@@ -165,6 +169,7 @@ impl Executor {
             cancel: watch::channel(Cancel::None).0,
             run_start: Instant::now(),
             earlier: Duration::ZERO,
+            fleets: fleet::Fleets::default(),
         };
         (executor, seed)
     }
@@ -281,7 +286,9 @@ impl Executor {
                 result,
             } => {
                 self.schedule.task_ended();
-                if phase == Phase::Run {
+                if phase == Phase::Run && self.rb.steps[step].is_fleet() {
+                    self.fleet_done(step, result);
+                } else if phase == Phase::Run {
                     self.task_done(step, result);
                 }
             }
@@ -328,7 +335,11 @@ impl Executor {
         for (i, status) in seed.done {
             self.schedule.finish(i, status);
         }
+        self.fleet_resume(seed.fleet);
         for (i, started) in seed.in_doubt {
+            if self.fleet_in_doubt(i) {
+                continue;
+            }
             self.schedule.queue(i);
             self.progress[i].in_doubt_since = Some(started);
             // It started before: its `when` was true then.
@@ -398,6 +409,8 @@ impl Executor {
             phase,
             response: e.response,
             reason: e.reason,
+            host: None,
+            host_counts: self.fleets.counts(i, phase),
         };
         self.emit(event);
     }

@@ -61,7 +61,11 @@ impl Executor {
     fn question(&mut self, kind: PromptKind, i: usize) -> Option<Question> {
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];
+        if kind == PromptKind::InDoubt && step.is_fleet() {
+            return self.fleet_question(i);
+        }
         let command = |this: &Self| match &step.action {
+            Action::Run(_) if step.is_fleet() => this.fleet_preview(i, Phase::Run),
             Action::Run(r) => this
                 .renderer
                 .shell(r, &this.data())
@@ -88,6 +92,8 @@ impl Executor {
                     attempt: 1,
                     command: None,
                     phase: Phase::Run,
+                    host: None,
+                    hosts: None,
                 });
                 instructions
             }
@@ -320,6 +326,9 @@ impl Executor {
     }
 
     fn answer_in_doubt(&mut self, i: usize, v: Verdict, reply: &Reply, waited: Duration) {
+        if self.rb.steps[i].is_fleet() {
+            return self.fleet_answer_in_doubt(i, v, reply, waited);
+        }
         let response = self.response(reply, waited);
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];
