@@ -680,3 +680,152 @@ fn a_bad_host_from_a_param_fails_the_step_when_it_starts() {
         .stderr_has("FAILED a in 0ms: cannot render the command: `hosts`: `web-1;reboot` is not a host name")
         .run();
 }
+
+#[test]
+fn an_interrupt_ends_the_remote_commands_and_starts_no_more_hosts() {
+    let Some(sshd) = Sshd::start() else { return };
+    let t = fleet_test(&sshd, "");
+    let dir = t.path().to_path_buf();
+    let d = dir.display().to_string();
+    let _t = t.runbook(
+        "x",
+        &runbook_with(&format!(
+            "[[step]]\nid = \"wait\"\nhosts = \"{}\"\nbatch = 2\nrun = \"echo $$ > {d}/pid-{{{{host}}}}; sleep 7777\"\n",
+            web(4)
+        )),
+    );
+    let child = Command::new(crate::test::BIN)
+        .args(["exec", "x"])
+        .current_dir(&dir)
+        .env("HOME", &dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .env("RUNBOOK_SSH_CONFIG", sshd.config())
+        .env_remove("RUNBOOK_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !(dir.join("pid-web-1").exists() && dir.join("pid-web-2").exists()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the hosts never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = crate::test::wait_with_timeout(child, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    for host in ["web-1", "web-2"] {
+        let pid = std::fs::read_to_string(dir.join(format!("pid-{host}"))).unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "the remote command on {host} outlived the interrupt"
+        );
+    }
+    assert!(
+        !dir.join("pid-web-3").exists(),
+        "a host started after the interrupt"
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", "sleep 7777"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "remote processes left");
+    assert!(err.contains("aborted wait on web-1"), "{err}");
+}
+
+#[test]
+fn log_show_report_and_stats_name_the_failed_unreachable_and_slowest_hosts() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ran = fleet_test(
+        &sshd,
+        &format!(
+            "[[step]]\nid = \"deploy\"\nhosts = \"{}, down-1\"\nmax_failed = 2\nbatch = 2\nrun = \"if [ {{{{host}}}} = web-4 ]; then echo disk full >&2; exit 3; fi; [ {{{{host}}}} = web-2 ] && sleep 2; true\"\n",
+            web(6)
+        ),
+    )
+    .args(&["exec", "x"])
+    .run();
+    let dir = ran.dir.clone();
+    let show = Test::new()
+        .in_dir(&dir)
+        .args(&["log", "show", "latest"])
+        .stdout_has("7 hosts: 5 succeeded, 1 failed, 1 unreachable")
+        .stdout_has("hosts of deploy: 7 hosts: 5 succeeded, 1 failed, 1 unreachable\n")
+        .stdout_has("    failed      web-4 (exit code 3)\n")
+        .stdout_has("    unreachable down-1 (ssh could not connect or log in: ssh: connect to host 127.0.0.1 port")
+        .stdout_has("    slowest     web-2 ")
+        .stdout_has("last output of deploy on web-4:\n    | disk full\n")
+        .run()
+        .stdout();
+    // One row for the step, not one per host.
+    let rows = show.lines().filter(|l| l.starts_with("  +")).count();
+    assert_eq!(rows, 1, "{show}");
+    let md = Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest"])
+        .stdout_has("### Hosts of `deploy`\n\n7 hosts: 5 succeeded, 1 failed, 1 unreachable.\n")
+        .stdout_has(
+            "- **Failed:** web-4 (exit code 3)\n- **Unreachable:** down-1\n- **Slowest:** web-2 ",
+        )
+        .stdout_has("`deploy on web-4` (failed)")
+        .run()
+        .stdout();
+    assert!(md.contains("| 7 hosts: 5 succeeded, 1 failed, 1 unreachable; 2 of 7 hosts failed, within max_failed = 2"), "{md}");
+    Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest", "--format", "html"])
+        .stdout_has("<details><summary>the 7 hosts</summary>")
+        .stdout_has("<tr><td>down-1</td><td class=\"bad\">unreachable</td>")
+        .stdout_has("<strong>failed:</strong> web-4. <strong>unreachable:</strong> down-1.")
+        .run();
+    let json = Test::new()
+        .in_dir(&dir)
+        .args(&["report", "latest", "--format", "json"])
+        .run()
+        .stdout();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let row = json["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["step"] == "deploy")
+        .unwrap();
+    assert_eq!(row["hosts"]["counts"]["unreachable"], 1);
+    assert_eq!(row["hosts"]["hosts"].as_array().unwrap().len(), 7);
+    let stats = Test::new()
+        .in_dir(&dir)
+        .args(&["stats"])
+        .stdout_has("Fleet steps (live runs): hosts that fail, hosts that are slow")
+        .run()
+        .stdout();
+    let line = stats
+        .lines()
+        .find(|l| l.contains(" deploy ") && l.contains("down-1 x1"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        line.contains("web-4 x1") && line.contains("web-2 "),
+        "{line}"
+    );
+    let stats = Test::new()
+        .in_dir(&dir)
+        .args(&["stats", "--json"])
+        .run()
+        .stdout();
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let f = &stats["fleet_steps"][0];
+    assert_eq!(
+        (
+            f["host_runs"].as_u64(),
+            f["unreachable"].as_u64(),
+            f["host_failures"].as_u64()
+        ),
+        (Some(7), Some(1), Some(1))
+    );
+    assert_eq!(f["slowest"][0][0], "web-2");
+}

@@ -27,6 +27,9 @@ pub(super) struct Stats {
     pub(super) time_to_engage: Summary,
     pub(super) between_incidents: Vec<BetweenIncidents>,
     pub(super) steps: Vec<StepStats>,
+    /// Steps with `hosts`: hosts that fail and hosts that are slow (absent without any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) fleet_steps: Vec<super::fleet::FleetStats>,
     pub(super) human_time: HumanTime,
     pub(super) rehearsal: Vec<Rehearsal>,
     pub(super) error_budget: Option<ErrorBudget>,
@@ -75,7 +78,7 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    fn of(mut values: Vec<i64>) -> Summary {
+    pub(super) fn of(mut values: Vec<i64>) -> Summary {
         values.sort_unstable();
         let mean = (!values.is_empty()).then(|| {
             let sum: i128 = values.iter().map(|&v| i128::from(v)).sum();
@@ -221,6 +224,7 @@ pub(super) fn compute(all: &[Run], q: &Query, log_dir: &Path, now: DateTime<Utc>
         ),
         between_incidents: between_incidents(&live),
         steps: steps(&live),
+        fleet_steps: super::fleet::compute(&live),
         human_time: human_time(&live),
         rehearsal: rehearsal(&runs),
         error_budget: q.slo.map(|slo| error_budget(&of_runbook, slo, now)),

@@ -10,6 +10,7 @@
 //! nearest-rank: each one is a value some run really had, so it can be found in the logs.
 
 mod figures;
+mod fleet;
 mod render;
 
 use std::path::Path;
