@@ -140,3 +140,25 @@ fn groups_come_from_hosts_toml_which_is_checked_and_is_not_a_runbook() {
         .stderr("error: runbooks/hosts.toml holds the host groups of fleet steps, not a runbook\n")
         .run();
 }
+
+#[test]
+fn hosts_cannot_come_from_a_secret_and_show_names_the_fleet_settings() {
+    Test::new()
+        .runbook(
+            "x",
+            "[runbook]\ntitle = \"T\"\n\n[params.targets]\ndefault = \"web-1\"\nsecret = true\n\n[[step]]\nid = \"a\"\nhosts = \"{{targets}}\"\nrun = \"true\"\n",
+        )
+        .args(&["check", "x"])
+        .status(2)
+        .stderr_has("10:12: error: `hosts` uses the secret param `targets`")
+        .run();
+    Test::new()
+        .runbook(
+            "x",
+            &runbook_with("[[step]]\nid = \"a\"\nhosts = [\"web-1\", \"@web\"]\nbatch = \"25%\"\nmax_failed = 1\nrun = \"true\"\n"),
+        )
+        .file("runbooks/hosts.toml", b"web = [\"web-2\"]\n")
+        .args(&["show", "x"])
+        .stdout_has("on hosts web-1 @web, batch 25%, max_failed 1")
+        .run();
+}

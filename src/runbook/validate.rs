@@ -81,7 +81,15 @@ pub fn validate(
         }
     };
     // Without an order (a cycle), templates are still checked for syntax and unknown names.
-    v.templates(&raw.steps, order.as_deref(), &needs, &vars, &param_names);
+    let secret: Vec<bool> = raw.params.iter().map(|p| p.secret).collect();
+    v.templates(
+        &raw.steps,
+        order.as_deref(),
+        &needs,
+        &vars,
+        &param_names,
+        &secret,
+    );
 
     let order = order?;
     if !v.diags.is_empty() {
@@ -603,6 +611,7 @@ impl Validator<'_> {
         needs: &[Vec<usize>],
         vars: &[Provided],
         params: &HashMap<&str, usize>,
+        secret: &[bool],
     ) {
         let var_index: HashMap<&str, usize> = vars
             .iter()
@@ -643,6 +652,16 @@ impl Validator<'_> {
                 };
                 for r in refs {
                     let name = r.name.as_str();
+                    if site.field == "hosts"
+                        && let Some(&p) = params.get(name)
+                        && secret[p]
+                    {
+                        self.err_help(
+                            at(site, r.offset, name.len()),
+                            format!("`hosts` uses the secret param `{name}`"),
+                            "host names are written to the log and shown on screen; they cannot be secret",
+                        );
+                    }
                     if params.contains_key(name)
                         || BUILTIN_VARS.contains(&name)
                         || (host_known && name == HOST_VAR)
