@@ -829,3 +829,19 @@ fn log_show_report_and_stats_name_the_failed_unreachable_and_slowest_hosts() {
     );
     assert_eq!(f["slowest"][0][0], "web-2");
 }
+
+#[test]
+fn the_shipped_web_restart_rehearses_on_its_group() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = crate::test::shipped();
+    let dir = dir.to_string_lossy();
+    // Its read-only checks run for real (and fail here: no nginx); the restart is only shown.
+    let ran = Test::new()
+        .env("RUNBOOK_SSH_CONFIG", &sshd.config())
+        .args(&["--dir", &dir, "exec", "web-restart", "--dry-run", "--yes"])
+        .stderr_has("would run restart on web-4: sudo -n systemctl restart nginx")
+        .run();
+    assert_eq!(host_ends(&ran, "preflight").len(), 4);
+    assert_eq!(step_end(&ran, "restart")["host_counts"]["dry_run"], 4);
+    assert_eq!(ran.log().last().unwrap()["status"], "succeeded");
+}

@@ -347,9 +347,11 @@ impl Executor {
         let status = r.status;
         self.task_done(i, r);
         let Some(var) = &step.capture else { return };
+        // In a rehearsal the table keeps its shape (`lookup` and `each` work), with a
+        // placeholder for each host, whether the step was only shown or its check failed.
         let table = match status {
             StepStatus::Succeeded => captures,
-            StepStatus::DryRun => table
+            _ if self.opts.dry_run => table
                 .map(|t| lock(&t).hosts.clone())
                 .unwrap_or_default()
                 .into_iter()
