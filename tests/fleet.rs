@@ -42,7 +42,9 @@ impl Sshd {
         let user = whoami();
         let host_key = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
         let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
-        // A free port can be taken between here and sshd's bind: try a few.
+        // A free port can be taken between here and sshd's bind: try a few. SHLVL=1 in the
+        // sessions keeps Debian's bash from reading the user's ~/.bashrc there (it does for
+        // ssh sessions at shell level 1): the same, quick remote shell on every machine.
         for _ in 0..5 {
             let port = free_port();
             let closed = free_port();
@@ -53,7 +55,7 @@ impl Sshd {
                      AuthorizedKeysFile {ak}\nStrictModes no\nUsePAM no\n\
                      PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      PermitRootLogin prohibit-password\nMaxStartups 1000\nMaxSessions 100\n\
-                     LogLevel ERROR\n",
+                     LogLevel ERROR\nSetEnv SHLVL=1\n",
                     hk = d.join("host_key").display(),
                     pid = d.join("sshd.pid").display(),
                     ak = d.join("authorized_keys").display(),
@@ -127,13 +129,11 @@ impl Sshd {
     }
 }
 
-impl Drop for Sshd {
-    /// Stops the server and its connections: each connection is a process of its own
-    /// (in a session of its own), which outlives the listener, and with it the shared
-    /// connections of runs that could not close them (a killed run).
-    fn drop(&mut self) {
+impl Sshd {
+    /// The server's open connections: processes whose parent is the listener.
+    fn connections(&self) -> Vec<String> {
         let listener = self.child.id().to_string();
-        let children: Vec<String> = std::fs::read_dir("/proc")
+        std::fs::read_dir("/proc")
             .map(|rd| {
                 rd.filter_map(Result::ok)
                     .filter_map(|e| {
@@ -144,7 +144,16 @@ impl Drop for Sshd {
                     })
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    /// Stops the server and its connections: each connection is a process of its own
+    /// (in a session of its own), which outlives the listener, and with it the shared
+    /// connections of runs that could not close them (a killed run).
+    fn drop(&mut self) {
+        let children = self.connections();
         if !children.is_empty() {
             let _ = Command::new("kill").args(&children).status();
         }
@@ -253,6 +262,16 @@ fn twenty_hosts_all_succeed_each_recorded_with_its_host() {
         .collect();
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0]["text"], "hello from web-13\n");
+    // The run closed its 20 shared connections as it ended.
+    let start = Instant::now();
+    while !sshd.connections().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{} connections still open after the run",
+            sshd.connections().len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 const ONE_FAILS: &str = "[[step]]

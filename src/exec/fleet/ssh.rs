@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+mod mux;
+
 /// How long `ssh` tries to connect before the host is unreachable.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
 /// How long a shared connection stays open with no session on it. The run closes its
@@ -57,6 +59,8 @@ pub(crate) enum Signal {
 /// The ssh client of one run: its options, its shared connections and their directory,
 /// and the bound on sessions at once. Closing the connections when dropped.
 pub(crate) struct Ssh {
+    /// The `ssh` program, found in `PATH` once (not at each of a thousand spawns).
+    program: PathBuf,
     config: Option<PathBuf>,
     control_dir: PathBuf,
     /// Hosts an ssh call has gone to: each may have a shared connection to close.
@@ -73,6 +77,7 @@ impl Ssh {
         let control_dir = control_dir()?;
         let session_limit = session_limit(raise_fd_limit());
         Ok(Ssh {
+            program: find_program("ssh"),
             config,
             control_dir,
             used: Mutex::new(BTreeSet::new()),
@@ -108,7 +113,7 @@ impl Ssh {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(host.to_string());
-        let mut cmd = tokio::process::Command::new("ssh");
+        let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(self.base(host))
             .args(extra)
             .arg(host)
@@ -140,17 +145,24 @@ impl Ssh {
     }
 
     /// Tells every shared connection of the run to close, then removes their directory.
+    /// Each master is asked over its own socket (what `ssh -O exit` sends), which costs no
+    /// process; `ssh -O exit` is the way for those that do not answer so.
     fn close(&self) {
         let hosts: Vec<String> =
             std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()))
                 .into_iter()
+                .filter(|h| {
+                    let path = self.control_path(h);
+                    // No socket: no master (it never connected, or already left).
+                    path.exists() && mux::terminate(&path).is_err()
+                })
                 .collect();
         let deadline = Instant::now() + CLOSE_WAIT;
         for chunk in hosts.chunks(CLOSE_AT_ONCE) {
             let mut children: Vec<std::process::Child> = chunk
                 .iter()
                 .filter_map(|h| {
-                    std::process::Command::new("ssh")
+                    std::process::Command::new(&self.program)
                         .args(self.base(h))
                         .args(["-O", "exit", h.as_str()])
                         .stdin(Stdio::null())
@@ -179,6 +191,7 @@ impl Ssh {
     #[cfg(test)]
     pub(crate) fn for_tests(config: Option<PathBuf>, control_dir: PathBuf) -> Ssh {
         Ssh {
+            program: PathBuf::from("ssh"),
             config,
             control_dir,
             used: Mutex::new(BTreeSet::new()),
@@ -209,6 +222,20 @@ fn wait_all(children: &mut [std::process::Child], deadline: Instant) {
             }
         }
     }
+}
+
+/// `name` in the first `PATH` directory that has it as an executable file, else `name`
+/// itself (the spawn then says it is not found).
+fn find_program(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// A new 0700 directory for the run's control sockets. Socket paths are short (108 bytes
