@@ -24,6 +24,9 @@ use crate::exec::process::{Cancel, GRACE};
 const DRAIN: Duration = Duration::from_millis(500);
 /// How long a signal sent through a second `ssh` may take.
 const SIGNAL_WAIT: Duration = Duration::from_secs(10);
+/// Bytes read at a time from each pipe: hosts are many, and a remote command's output
+/// comes through ssh's own buffers anyway.
+const READ_BUFFER: usize = 16 * 1024;
 /// Most of stderr held back while looking for the marker line.
 const MARKER_SCAN_LIMIT: usize = 64 * 1024;
 
@@ -127,8 +130,8 @@ pub(crate) async fn run(
     let local = child.id().map_or(0, |id| id as i32);
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
-    let mut buf_out = vec![0u8; 64 * 1024];
-    let mut buf_err = vec![0u8; 64 * 1024];
+    let mut buf_out = vec![0u8; READ_BUFFER];
+    let mut buf_err = vec![0u8; READ_BUFFER];
     let mut marker = Marker::default();
 
     let deadline = timeout.map(|t| Instant::now() + t);
