@@ -195,7 +195,8 @@ fn is_group_name(s: &str) -> bool {
 }
 
 /// Why `word` cannot be a host name, if it cannot: `[user@]host`, where the host is a name,
-/// an IPv4 address or a bracketed IPv6 address, and nothing starts with `-`.
+/// an IPv4 or an IPv6 address (as ssh takes it: `fe80::1%eth0`, no brackets), and nothing
+/// starts with `-`.
 pub fn host_problem(word: &str) -> Option<String> {
     let (user, host) = match word.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
@@ -210,9 +211,9 @@ pub fn host_problem(word: &str) -> Option<String> {
     let host_ok = !host.is_empty()
         && !host.starts_with('-')
         && host.len() <= 253
-        && host.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '[' | ']' | '%')
-        });
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '%'));
     if user_ok && host_ok {
         return None;
     }
@@ -223,7 +224,7 @@ pub fn host_problem(word: &str) -> Option<String> {
         format!("`{shown}` is a group reference inside a group: groups cannot nest")
     } else {
         format!(
-            "`{shown}` is not a host name: use letters, digits, `.`, `-`, `_` (and `user@`, `:`, `[`, `]` for users and IPv6)"
+            "`{shown}` is not a host name: use letters, digits, `.`, `-`, `_` (and `user@`, and `:`, `%` for IPv6)"
         )
     })
 }
@@ -364,13 +365,11 @@ mod tests {
             resolve([" , "], &groups()).unwrap_err(),
             "`hosts` names no host"
         );
-        for ok in [
-            "root@db-1",
-            "10.0.0.7",
-            "[fe80::1%eth0]",
-            "db_2.example.com",
-        ] {
+        for ok in ["root@db-1", "10.0.0.7", "fe80::1%eth0", "db_2.example.com"] {
             assert_eq!(host_problem(ok), None, "{ok}");
+        }
+        for bad in ["[::1]", "web-1;", "x@", "@", "-x@h", "h\u{1b}[0m"] {
+            assert!(host_problem(bad).is_some(), "{bad}");
         }
     }
 
