@@ -151,13 +151,14 @@ pub(crate) struct Verdict {
 const NAMED: usize = 10;
 
 /// The step's end: aborted when interrupted, a dry run when nothing ran, skipped when no
-/// host ran, failed when more hosts failed than `allowed`, else succeeded. Hosts that
-/// never started count as skipped. The reason names the hosts that failed.
+/// host ran, failed when more hosts failed than `max_failed` allows (`allowed` of them),
+/// else succeeded. A rollback (`max_failed` `None`) fails when any host's rollback failed.
+/// Hosts that never started count as skipped. The reason names the hosts that failed.
 pub(crate) fn verdict(
     hosts: &[(&str, Option<StepStatus>, Option<&str>)],
     allowed: usize,
     interrupted: bool,
-    max_failed: Share,
+    max_failed: Option<Share>,
 ) -> Verdict {
     let mut counts = HostCounts::default();
     for (_, s, _) in hosts {
@@ -195,11 +196,22 @@ pub(crate) fn verdict(
         (StepStatus::DryRun, None)
     } else if counts.skipped as usize == total {
         (StepStatus::Skipped, Some("it ran on no host".to_string()))
+    } else if max_failed.is_none() {
+        let ran = hosts.iter().filter(|(_, s, _)| s.is_some()).count();
+        match failures {
+            0 => (StepStatus::Succeeded, None),
+            _ => (
+                StepStatus::Failed,
+                Some(format!(
+                    "the rollback failed on {failures} of {ran} hosts: {named}"
+                )),
+            ),
+        }
     } else if failures > allowed {
         let not_started = hosts.iter().filter(|(_, s, _)| s.is_none()).count();
         let mut why = format!(
             "{failures} of {total} hosts failed, more than max_failed = {} allows: {named}",
-            max_failed.text()
+            max_failed.map_or_else(String::new, Share::text)
         );
         if not_started > 0 {
             why.push_str(&format!("; {not_started} not started"));
@@ -208,7 +220,7 @@ pub(crate) fn verdict(
     } else if failures > 0 {
         let why = format!(
             "{failures} of {total} hosts failed, within max_failed = {}: {named}",
-            max_failed.text()
+            max_failed.map_or_else(String::new, Share::text)
         );
         (StepStatus::Succeeded, Some(why))
     } else {
@@ -321,7 +333,7 @@ mod tests {
             ("web-3", Some(Unreachable), None),
             ("web-4", None, None),
         ];
-        let v = verdict(&hosts, 1, false, Share::Count(1));
+        let v = verdict(&hosts, 1, false, Some(Share::Count(1)));
         assert_eq!(v.status, Failed);
         assert_eq!(
             v.reason.as_deref(),
@@ -338,11 +350,35 @@ mod tests {
             ),
             (1, 1, 1, 1)
         );
-        assert_eq!(verdict(&hosts, 2, false, Share::Count(2)).status, Succeeded);
-        assert_eq!(verdict(&hosts, 2, true, Share::Count(2)).status, Aborted);
+        assert_eq!(
+            verdict(&hosts, 2, false, Some(Share::Count(2))).status,
+            Succeeded
+        );
+        assert_eq!(
+            verdict(&hosts, 2, true, Some(Share::Count(2))).status,
+            Aborted
+        );
         let skipped = [("a", Some(Skipped), None), ("b", None, None)];
-        assert_eq!(verdict(&skipped, 0, false, Share::Count(0)).status, Skipped);
+        assert_eq!(
+            verdict(&skipped, 0, false, Some(Share::Count(0))).status,
+            Skipped
+        );
         let dry = [("a", Some(DryRun), None), ("b", Some(Skipped), None)];
-        assert_eq!(verdict(&dry, 0, false, Share::Count(0)).status, DryRun);
+        assert_eq!(
+            verdict(&dry, 0, false, Some(Share::Count(0))).status,
+            DryRun
+        );
+        // A rollback: on the hosts it ran on, any failure fails it.
+        let rollback = [
+            ("a", Some(Succeeded), None),
+            ("b", Some(Failed), Some("exit code 1")),
+            ("c", None, None),
+        ];
+        let v = verdict(&rollback, 0, false, None);
+        assert_eq!(v.status, Failed);
+        assert_eq!(
+            v.reason.as_deref(),
+            Some("the rollback failed on 1 of 2 hosts: b (exit code 1)")
+        );
     }
 }

@@ -114,6 +114,8 @@ pub(crate) async fn run(
                     }
                 }
             }
+            // An interrupt that came as the last hosts ended still ends the step so.
+            interrupted |= *cancel.borrow() != Cancel::None;
         }
         _ => {
             // A rehearsal (or nothing to run): each host's command is shown and recorded.
@@ -164,15 +166,12 @@ pub(crate) async fn run(
         .iter()
         .map(|(h, s, w)| (*h, *s, w.as_deref()))
         .collect();
-    let v = verdict(&named, allowed.unwrap_or(0), interrupted, max_failed);
-    let status = match (phase, v.status) {
-        // A rollback goes to every host; any host whose rollback failed fails it.
-        (Phase::Rollback, StepStatus::Succeeded) if v.counts.failures() > 0 => StepStatus::Failed,
-        (_, s) => s,
-    };
+    // A rollback goes to every host: no threshold.
+    let threshold = allowed.map(|_| max_failed);
+    let v = verdict(&named, allowed.unwrap_or(0), interrupted, threshold);
     t.counts[phase as usize] = Some(v.counts);
     TaskResult {
-        status,
+        status: v.status,
         exit_code: None,
         attempts: 1,
         duration: started.elapsed(),
