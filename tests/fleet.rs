@@ -552,11 +552,11 @@ fn a_failure_prompt_retries_only_the_failed_hosts() {
         .runbook(
             "x",
             &runbook_with(&format!(
-                "[[step]]\nid = \"fix\"\nhosts = \"web-1 web-2 web-3\"\non_failure = \"prompt\"\nrun = \"if [ {{{{host}}}} = web-2 ] && [ ! -e {dir}/once ]; then touch {dir}/once; exit 4; fi; echo {{{{host}}}} >> {dir}/count\"\n"
+                "[[step]]\nid = \"fix\"\nhosts = \"web-1 web-2 web-3\"\non_failure = \"prompt\"\nrun = \"if [ {{{{host}}}} = web-2 ] && [ ! -e {dir}/twice ]; then [ -e {dir}/once ] && touch {dir}/twice; touch {dir}/once; exit 4; fi; echo {{{{host}}}} >> {dir}/count\"\n"
             )),
         )
         .args(&["exec", "x"])
-        .stdin("retry\n")
+        .stdin("retry\nretry\n")
         .stderr_has("retry runs only the hosts that failed or did not start")
         .run();
     assert_eq!(lines(&ran.dir.join("count")), ["web-1", "web-2", "web-3"]);
@@ -568,7 +568,11 @@ fn a_failure_prompt_retries_only_the_failed_hosts() {
         .collect();
     assert_eq!(
         web2,
-        [("failed".into(), 1.into()), ("succeeded".into(), 2.into())]
+        [
+            ("failed".into(), 1.into()),
+            ("failed".into(), 2.into()),
+            ("succeeded".into(), 3.into())
+        ]
     );
     let end = step_end(&ran, "fix");
     assert_eq!(end["status"], "succeeded");

@@ -35,6 +35,7 @@ const CAPTURE_LIMIT: usize = 64 * 1024;
 pub(crate) struct HostEnd {
     pub(crate) status: StepStatus,
     pub(crate) exit_code: Option<i32>,
+    /// Attempts on this host so far, over every pass (in a pass: that pass's).
     pub(crate) attempts: u32,
     /// Trimmed stdout, for a `capture` (succeeded hosts only).
     pub(crate) capture: Option<String>,

@@ -220,15 +220,17 @@ fn record(
     step: &str,
     phase: Phase,
     job: &HostJob,
-    end: HostEnd,
+    mut end: HostEnd,
     started: Instant,
 ) {
+    // The host's attempts over every pass, as the log counts a step's.
+    end.attempts += job.first_attempt - 1;
     let event = Event::StepFinished {
         step: step.to_string(),
         kind: Kind::Auto,
         status: end.status,
         duration_ms: started.elapsed().as_millis() as u64,
-        attempts: job.first_attempt - 1 + end.attempts,
+        attempts: end.attempts,
         exit_code: end.exit_code,
         phase,
         response: Response {
