@@ -113,6 +113,10 @@ async fn signal_remote(ssh: &Ssh, host: &str, pgid: Option<u32>, signal: Signal)
 }
 
 fn signal_local(pgid: i32, sig: LocalSignal) {
+    // Group 0 would be runbook's own: never signal it, whatever `child.id()` said.
+    if pgid <= 1 {
+        return;
+    }
     // ESRCH (the group is gone) is the expected end of every kill.
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
