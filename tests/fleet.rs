@@ -868,3 +868,72 @@ fn the_shipped_web_restart_rehearses_on_its_group() {
     assert_eq!(step_end(&ran, "restart")["host_counts"]["dry_run"], 4);
     assert_eq!(ran.log().last().unwrap()["status"], "succeeded");
 }
+
+#[test]
+fn a_lost_terminal_mid_fleet_ends_the_remote_commands_and_resume_asks_about_each_host() {
+    let Some(sshd) = Sshd::start() else { return };
+    let t = fleet_test(&sshd, "");
+    let dir = t.path().to_path_buf();
+    let d = dir.display().to_string();
+    let t = t.runbook(
+        "x",
+        &runbook_with(&format!(
+            "[[step]]\nid = \"wait\"\nhosts = \"web-1 web-2\"\nrun = \"echo $$ > {d}/pid-{{{{host}}}}; [ -e {d}/resumed ] || sleep 7778; echo {{{{host}}}} >> {d}/count\"\n"
+        )),
+    );
+    let child = Command::new(crate::test::BIN)
+        .args(["exec", "x"])
+        .current_dir(&dir)
+        .env("HOME", &dir)
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .env("RUNBOOK_SSH_CONFIG", sshd.config())
+        .env_remove("RUNBOOK_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !(dir.join("pid-web-1").exists() && dir.join("pid-web-2").exists()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the hosts never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    let out = crate::test::wait_with_timeout(child, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(129),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for host in ["web-1", "web-2"] {
+        let pid = std::fs::read_to_string(dir.join(format!("pid-{host}"))).unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "the remote command on {host} outlived the hang-up"
+        );
+    }
+    assert!(!dir.join("count").exists());
+    std::fs::write(dir.join("resumed"), "").unwrap();
+    let ran = t
+        .args(&["resume", "latest"])
+        .stdin("retry\nskip\n")
+        .stderr_has("wait (wait, on host web-1) started at")
+        .stderr_has("wait (wait, on host web-2) started at")
+        .run();
+    assert_eq!(lines(&dir.join("count")), ["web-1"]);
+    let end = step_end(&ran, "wait");
+    assert_eq!(
+        (
+            end["status"].as_str(),
+            end["host_counts"]["succeeded"].as_u64(),
+            end["host_counts"]["skipped"].as_u64()
+        ),
+        (Some("succeeded"), Some(1), Some(1))
+    );
+}

@@ -1,12 +1,13 @@
 //! Where each host of a fleet step stands in a run's log, for `runbook resume`: hosts that
 //! ended are not run again (and their captures come back as the step's table); hosts that
-//! started and have no recorded end are in doubt, each to be put to the operator; hosts
-//! never started run when the step goes on.
+//! started and have no recorded end are in doubt, each to be put to the operator, and so
+//! are hosts stopped mid-command by a lost terminal (`aborted` in a step that did not end);
+//! hosts never started run when the step goes on.
 
 use serde_json::{Map, Value};
 
 use super::{HostEnd, HostTable};
-use crate::event::Phase;
+use crate::event::{Phase, StepStatus};
 use crate::log::run::{Run, StepRun};
 use crate::runbook::Runbook;
 
@@ -52,6 +53,8 @@ fn of_step(i: usize, s: &StepRun) -> FleetSeed {
     }
     let mut table = HostTable::new(hosts);
     let mut in_doubt = Vec::new();
+    // The step itself has no end: the run stopped while it ran (a crash, a lost terminal).
+    let in_flight = s.status.is_none();
     for h in &s.hosts {
         let Some(at) = h
             .host
@@ -61,6 +64,10 @@ fn of_step(i: usize, s: &StepRun) -> FleetSeed {
             continue;
         };
         match (h.status, h.started) {
+            // Killed mid-command when the terminal went away: it may or may not have run.
+            (Some(StepStatus::Aborted), Some(started)) if in_flight => {
+                in_doubt.push((at, crate::format::stamp(started)));
+            }
             (Some(status), _) => {
                 table.run[at] = Some(HostEnd {
                     status,
