@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+
 use crate::test::{Ran, Test, require_program, runbook_with};
 
 /// One sshd for one test, stopped when dropped.
@@ -154,24 +156,46 @@ impl Drop for Sshd {
     /// connections of runs that could not close them (a killed run).
     fn drop(&mut self) {
         let children = self.connections();
-        if !children.is_empty() {
-            let _ = Command::new("kill").args(&children).status();
+        for pid in children {
+            if let Ok(pid) = pid.parse() {
+                signal(pid, Signal::SIGTERM);
+            }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// Sends `sig` to process `pid` (gone already is fine).
+fn signal(pid: i32, sig: Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+/// Processes whose command line holds `text` (from /proc: no procps needed).
+fn processes_with(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                    cmdline.contains(text).then_some(cmdline)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    nix::unistd::getuid().is_root()
 }
 
 fn whoami() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| panic!("no user name for this uid"))
 }
 
 fn free_port() -> u16 {
@@ -386,15 +410,11 @@ fn a_timeout_ends_the_remote_command_not_only_the_local_ssh() {
             "the remote shell {pid} of {host} outlived the timeout"
         );
     }
-    let left = Command::new("pgrep")
-        .args(["-f", "sleep 753[12]"])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "remote processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    let left: Vec<String> = ["sleep 7531", "sleep 7532"]
+        .iter()
+        .flat_map(|p| processes_with(p))
+        .collect();
+    assert!(left.is_empty(), "remote processes left: {left:?}");
 }
 
 #[test]
@@ -737,9 +757,7 @@ fn an_interrupt_ends_the_remote_commands_and_starts_no_more_hosts() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    signal(child.id() as i32, Signal::SIGINT);
     let out = crate::test::wait_with_timeout(child, Duration::from_secs(20));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -754,11 +772,8 @@ fn an_interrupt_ends_the_remote_commands_and_starts_no_more_hosts() {
         !dir.join("pid-web-3").exists(),
         "a host started after the interrupt"
     );
-    let left = Command::new("pgrep")
-        .args(["-f", "sleep 7777"])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty(), "remote processes left");
+    let left = processes_with("sleep 7777");
+    assert!(left.is_empty(), "remote processes left: {left:?}");
     assert!(err.contains("aborted wait on web-1"), "{err}");
 }
 
@@ -901,9 +916,7 @@ fn a_lost_terminal_mid_fleet_ends_the_remote_commands_and_resume_asks_about_each
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status();
+    signal(child.id() as i32, Signal::SIGHUP);
     let out = crate::test::wait_with_timeout(child, Duration::from_secs(20));
     assert_eq!(
         out.status.code(),
