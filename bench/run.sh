@@ -6,7 +6,8 @@
 # directory, measures them all with hyperfine in one run, and prints one Markdown table of
 # ratios against the floor, then the issue's goals and whether each is met.
 #
-#   bench/run.sh            full run: about 4 minutes on 2 cores (plus installs)
+#   bench/run.sh            full run: about 4 minutes on 2 cores (plus installs), and
+#                           10 to 20 more for workload 6 (50 ssh logins per run)
 #   bench/run.sh --quick    fewer runs, for CI: just and Ansible are skipped (and reported
 #                           as skipped) when they are not installed already
 #
@@ -17,7 +18,11 @@
 #   3. one step writing 256 MiB to stdout: wall time against the same command piped into
 #      `cat > /dev/null`, and runbook's peak RSS (GNU time %M);
 #   4. `runbook check` of a 20,000-step and a 2,000-step runbook;
-#   5. `runbook stats` over 10,000 and over 1,000 stored runs of a 20-step runbook.
+#   5. `runbook stats` over 10,000 and over 1,000 stored runs of a 20-step runbook;
+#   6. a fleet step over ssh to 50 loopback hosts (a real sshd started here), cold and
+#      warm, against `xargs -P 50 ssh`, parallel-ssh and Ansible ad-hoc (`-m raw`,
+#      `-m command`); and a 10-step fleet runbook against the same ssh calls over shared
+#      connections.
 #
 # Ratios are of medians (a build or a fuzzer beside the benchmark skews a mean more than a
 # median); means and standard deviations are in the table too. Environment:
@@ -37,7 +42,7 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
-only=${BENCH_ONLY:-1 2 3 4 5}
+only=${BENCH_ONLY:-1 2 3 4 5 6}
 want() { [[ " $only " == *" $1 "* ]]; }
 say() { echo "bench: $*" >&2; }
 
@@ -121,8 +126,10 @@ trap 'rm -rf "$work" ${memlogs:+"$memlogs"}' EXIT
 # interleave the tools, and the statistics are over every run of every round.
 if ((quick)); then
   rounds=1 chain_runs=5 ans_runs=1 par_runs=3 big_runs=3 rss_runs=1 check_runs=5 stats_runs=3
+  fan_runs=1 warm_runs=3 ten_runs=1
 else
   rounds=5 chain_runs=40 ans_runs=3 par_runs=15 big_runs=30 rss_runs=3 check_runs=20 stats_runs=10
+  fan_runs=5 warm_runs=15 ten_runs=3
 fi
 big=268435456 # 256 MiB
 line='2026-11-26T03:12:48.123Z INFO orders-db: replication lag 0.4 s, within limits' # 78 bytes with \n
@@ -131,6 +138,8 @@ line='2026-11-26T03:12:48.123Z INFO orders-db: replication lag 0.4 s, within lim
 {
   echo "runbook=$("$bin" --version)"
   echo "hyperfine=$(hyperfine --version)"
+  echo "ssh=$(ssh -V 2>&1 | cut -d, -f1)"
+  echo "pssh=parallel-ssh $(parallel-ssh --version 2>/dev/null || echo '(not installed)')"
   echo "make=$(make --version | head -1)"
   echo "just=$( ((have_just)) && just --version | cut -d" " -f2 || echo skipped)"
   echo "ansible=$( ((have_ansible)) && ansible-playbook --version 2>/dev/null | awk 'NR == 1' | tr -d '[]' || echo 'Ansible skipped')"
@@ -165,7 +174,7 @@ hf() {
 # metacharacters directly, so its recipe is `sh -c true`, as is the shell script's line and
 # Ansible's `command` (which never uses a shell).
 if want 1; then
-  say "1/5: a chain of 200 steps"
+  say "1/6: a chain of 200 steps"
   bench/gen-chain.sh 200 > "$work/chain.toml"
   { echo '#!/bin/sh'; echo 'set -e'; for _ in $(seq 200); do echo 'sh -c true'; done; } > "$work/chain.sh"
   chmod +x "$work/chain.sh"
@@ -214,7 +223,7 @@ fi
 # just runs dependencies one at a time, except those of a recipe marked `[parallel]`, at most
 # `--jobs N` at once (just 1.42 and later); an older just has no row here.
 if want 2; then
-  say "2/5: 40 x sleep 0.2, 8 at a time"
+  say "2/6: 40 x sleep 0.2, 8 at a time"
   {
     printf '[runbook]\ntitle = "40 independent sleeps"\n'
     for i in $(seq 0 39); do printf '\n[[step]]\nid = "p%d"\nrun = "sleep 0.2"\nneeds = []\n' "$i"; done
@@ -248,7 +257,7 @@ fi
 # lines. runbook's stdout goes to /dev/null; the floor is the same command piped into
 # `cat > /dev/null` (the same number of processes and pipe hops, with cat for runbook).
 if want 3; then
-  say "3/5: 256 MiB to stdout"
+  say "3/6: 256 MiB to stdout"
   for s in yes lines; do
     if [[ $s == yes ]]; then cmd="yes | head -c $big"; else cmd="yes '$line' | head -c $big"; fi
     printf '[runbook]\ntitle = "256 MiB of output"\n\n[[step]]\nid = "big"\nrun = """%s"""\n' "$cmd" > "$work/$s.toml"
@@ -269,7 +278,7 @@ fi
 
 # --- 4. check of 20,000 and 2,000 steps --------------------------------------------------
 if want 4; then
-  say "4/5: check of 2,000 and 20,000 steps"
+  say "4/6: check of 2,000 and 20,000 steps"
   for n in 2000 20000; do bench/gen-chain.sh "$n" > "$work/check-$n.toml"; done
   "$bin" check "$work/check-20000.toml" >/dev/null
   hf check 2 "$check_runs" \
@@ -278,11 +287,146 @@ fi
 
 # --- 5. stats over 10,000 and 1,000 runs -------------------------------------------------
 if want 5; then
-  say "5/5: stats over 1,000 and 10,000 runs (generating the logs)"
+  say "5/6: stats over 1,000 and 10,000 runs (generating the logs)"
   for n in 1000 10000; do python3 bench/gen-logs.py "$n" "$work/runs-$n"; done
   "$bin" --log-dir "$work/runs-10000" stats >/dev/null
   hf stats 2 "$stats_runs" \
     -n 1000 "$bin --log-dir $work/runs-1000 stats" -n 10000 "$bin --log-dir $work/runs-10000 stats"
+fi
+
+# --- 6. fan-out over ssh to 50 hosts -----------------------------------------------------
+# A real sshd on a free loopback port (keys made here), and an ssh_config in which h1 ...
+# h50 are aliases of it: 50 hosts as ssh, and every tool, sees them (each alias gets its
+# own connection). Every tool runs `true` on each host:
+#   runbook          a one-step fleet runbook (hosts = h1 ... h50, no batch), live, logged
+#   xargs            xargs -P 50 -I{} ssh -F CONFIG -o BatchMode=yes {} true
+#   pssh             parallel-ssh -p 50 -x '-F CONFIG -o BatchMode=yes' true
+#   ansible raw      ansible all -f 50 -m raw -a true (no Python on the remote side)
+#   ansible command  ansible all -f 50 -m command -a true (Python module, interpreter given)
+# Cold: every ssh makes a new connection (runbook cannot be warm across runs: it opens its
+# shared connections in each run and closes them at its end). Warm: over connections
+# opened before the timing (ControlMaster); runbook's warm figure is one more fleet step
+# within a run, (T(10 steps) - T(1 step)) / 9. Then a 10-step runbook over the 50 hosts
+# against the same 500 ssh calls over shared connections opened in the first round and
+# closed at the end, as runbook does (ten rounds of xargs -P 50).
+if want 6; then
+  say "6/6: fan-out to 50 loopback hosts over ssh"
+  [[ -x /usr/sbin/sshd ]] || apt_install openssh-server
+  command -v parallel-ssh >/dev/null || apt_install pssh
+  fleet=$work/fleet
+  mkdir -m 700 "$fleet"
+  ssh-keygen -q -t ed25519 -N '' -f "$fleet/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$fleet/id"
+  cp "$fleet/id.pub" "$fleet/authorized_keys"
+  [[ $(id -u) == 0 ]] && mkdir -p /run/sshd
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$fleet/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $fleet/host_key
+PidFile $fleet/sshd.pid
+AuthorizedKeysFile $fleet/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+MaxStartups 1000
+MaxSessions 100
+LogLevel ERROR
+# Debian's bash reads ~/.bashrc in an ssh session (it finds SSH_CLIENT at shell level 1), and
+# a developer's .bashrc can cost 100 ms a session (pyenv init): the same for every tool,
+# and larger than what is measured. At level 2 bash does not read it.
+SetEnv SHLVL=1
+EOF
+  cfg=$fleet/ssh_config
+  cat > "$cfg" <<EOF
+Host *
+  HostName 127.0.0.1
+  Port $port
+  User $(id -un)
+  IdentityFile $fleet/id
+  IdentitiesOnly yes
+  UserKnownHostsFile $fleet/known_hosts
+  StrictHostKeyChecking yes
+  LogLevel ERROR
+EOF
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$fleet/host_key.pub")" > "$fleet/known_hosts"
+  /usr/sbin/sshd -D -e -f "$fleet/sshd_config" 2>"$fleet/sshd.err" &
+  sshd_pid=$!
+  # On exit: sshd's connections are processes of their own that outlive the listener.
+  trap 'pkill -P "$sshd_pid" 2>/dev/null; kill "$sshd_pid" 2>/dev/null; rm -rf "$work" ${memlogs:+"$memlogs"}' EXIT
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  seq -f 'h%g' 1 50 > "$fleet/hosts"
+  names=$(tr '\n' ' ' < "$fleet/hosts")
+  printf '[runbook]\ntitle = "fan-out"\n\n[[step]]\nid = "fan"\nhosts = "%s"\nrun = "true"\n' "$names" > "$fleet/fan.toml"
+  {
+    printf '[runbook]\ntitle = "ten fan-outs"\n'
+    for i in $(seq 10); do printf '\n[[step]]\nid = "s%d"\nhosts = "%s"\nrun = "true"\n' "$i" "$names"; done
+  } > "$fleet/ten.toml"
+  {
+    echo '[fleet]'
+    sed 's/.*/& ansible_host=&/' "$fleet/hosts"
+    echo '[fleet:vars]'
+    echo "ansible_ssh_common_args=-F $cfg"
+    echo "ansible_python_interpreter=$(command -v python3)"
+  } > "$fleet/inventory"
+  # The same ssh calls over shared connections: what a 10-step fleet runbook does.
+  cat > "$fleet/ten.sh" <<EOF
+#!/bin/sh
+d=\$(mktemp -d "$fleet/cp.XXXXXX")
+o="-F $cfg -o BatchMode=yes -o ControlMaster=auto -o ControlPath=\$d/%n -o ControlPersist=300"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  xargs -P 50 -I{} ssh \$o {} true < "$fleet/hosts" || exit 1
+done
+xargs -P 50 -I{} ssh \$o -O exit {} < "$fleet/hosts" 2>/dev/null
+rm -rf "\$d"
+EOF
+  chmod +x "$fleet/ten.sh"
+  warm="-F $cfg -o BatchMode=yes -o ControlMaster=auto -o ControlPath=$fleet/cp-%n -o ControlPersist=600"
+  export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_NOCOLOR=1 ANSIBLE_SSH_CONTROL_PATH_DIR=$fleet/acp
+  cold_ansible="ANSIBLE_SSH_ARGS=-oControlMaster=no"
+  warm_ansible="ANSIBLE_SSH_ARGS=-oControlMaster=auto -oControlPersist=600s"
+  have_adhoc=0
+  if ((have_ansible)) && command -v ansible >/dev/null; then have_adhoc=1; fi
+
+  # Every tool really reaches the 50 hosts before it is timed.
+  "$bin" exec --log-dir "$logs" --ssh-config "$cfg" "$fleet/fan.toml" </dev/null >/dev/null 2>"$work/err" ||
+    { cat "$work/err" >&2; say "the fan-out runbook failed"; exit 1; }
+  [[ $(grep -c '"host":"h[0-9]*".*"status":"succeeded"\|"status":"succeeded".*"host":"h[0-9]*"' "$(ls -t "$logs"/*.jsonl | head -1)") == 50 ]] ||
+    { say "the fan-out runbook did not succeed on 50 hosts"; exit 1; }
+  xargs -P 50 -I{} ssh -F "$cfg" -o BatchMode=yes {} true < "$fleet/hosts" || { say "xargs ssh failed"; exit 1; }
+  [[ $(parallel-ssh -h "$fleet/hosts" -p 50 -x "-F $cfg -o BatchMode=yes" true | grep -c SUCCESS) == 50 ]] ||
+    { say "parallel-ssh did not reach 50 hosts"; exit 1; }
+  if ((have_adhoc)); then
+    for m in raw command; do
+      n=$(env "$cold_ansible" ansible all -i "$fleet/inventory" -f 50 -m "$m" -a true 2>&1 | grep -c 'CHANGED\|SUCCESS' || true)
+      [[ $n == 50 ]] || { say "ansible -m $m reached $n of 50 hosts"; exit 1; }
+    done
+  fi
+
+  cmds=(-n runbook "$bin exec --log-dir $logs --ssh-config $cfg $fleet/fan.toml"
+    -n xargs "sh -c 'xargs -P 50 -I{} ssh -F $cfg -o BatchMode=yes {} true < $fleet/hosts'"
+    -n pssh "parallel-ssh -h $fleet/hosts -p 50 -x '-F $cfg -o BatchMode=yes' true")
+  if ((have_adhoc)); then
+    cmds+=(-n ansible-raw "env '$cold_ansible' ansible all -i $fleet/inventory -f 50 -m raw -a true"
+      -n ansible-command "env '$cold_ansible' ansible all -i $fleet/inventory -f 50 -m command -a true")
+  fi
+  hf fan_cold 0 "$fan_runs" "${cmds[@]}"
+
+  # Warm: connections opened first (ssh's for xargs and pssh, Ansible's own for Ansible).
+  xargs -P 50 -I{} ssh $warm {} true < "$fleet/hosts"
+  cmds=(-n xargs "sh -c 'xargs -P 50 -I{} ssh $warm {} true < $fleet/hosts'"
+    -n pssh "parallel-ssh -h $fleet/hosts -p 50 -x '$warm' true")
+  if ((have_adhoc)); then
+    env "$warm_ansible" ansible all -i "$fleet/inventory" -f 50 -m raw -a true >/dev/null 2>&1
+    cmds+=(-n ansible-raw "env '$warm_ansible' ansible all -i $fleet/inventory -f 50 -m raw -a true"
+      -n ansible-command "env '$warm_ansible' ansible all -i $fleet/inventory -f 50 -m command -a true")
+  fi
+  hf fan_warm 1 "$warm_runs" "${cmds[@]}"
+
+  rounds=$((ten_runs < rounds ? ten_runs : rounds)) hf ten 0 "$ten_runs" -n runbook "$bin exec --log-dir $logs --ssh-config $cfg $fleet/ten.toml" \
+    -n ssh-shared "$fleet/ten.sh"
 fi
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$work/info"
@@ -417,12 +561,55 @@ if stats:
     r = b["median"] / a["median"]
     goal(w, "10k/1k time ratio <= 12", f"{r:.1f}", r <= 12)
 
+cold, warm, ten = load("fan_cold"), load("fan_warm"), load("ten")
+tools = (("pssh", "parallel-ssh -p 50"), ("ansible-raw", "Ansible ad-hoc `-m raw`"),
+         ("ansible-command", "Ansible ad-hoc `-m command`"))
+if cold:
+    w = "6. fan-out to 50 hosts over ssh, cold"
+    xa, rb = cold["xargs"], cold["runbook"]
+    row(w, "`xargs -P 50 ssh` (floor)", xa, xa, "a new connection per host")
+    row(w, "**runbook**, one fleet step (live, logged)", rb, xa,
+        "opens a shared connection per host, closes them at the end")
+    for k, name in tools:
+        if k in cold:
+            row(w, name, cold[k], xa, "")
+        else:
+            skipped(w, name, "not installed; --quick")
+    r = rb["median"] / xa["median"]
+    goal(w, "runbook <= 1.10x `xargs -P ssh`", f"{r:.2f}x", r <= 1.10)
+if warm:
+    w = "6. fan-out to 50 hosts over ssh, warm"
+    xa = warm["xargs"]
+    row(w, "`xargs -P 50 ssh` over open connections (floor)", xa, xa, "ControlMaster sockets opened before")
+    if ten and cold:
+        # One more step within a run, for runbook and for the same ssh calls by script:
+        # both from medians of their 10-step and 1-step runs (so the same connections and
+        # the same machine load), not against the separate measurement above.
+        sm = (ten["ssh-shared"]["median"] - cold["xargs"]["median"]) / 9
+        m = (ten["runbook"]["median"] - cold["runbook"]["median"]) / 9
+        rows.append(f"| {w} | `xargs -P 50 ssh`, one more round within the 10-round script | {t(sm)} (from medians) "
+                    f"| | (T(10 rounds) - T(cold round)) / 9: the floor of the next row |")
+        rows.append(f"| {w} | **runbook**, one more fleet step within a run | {t(m)} (from medians) "
+                    f"| {m / sm:.2f}x the row above | (T(10 steps) - T(1 step)) / 9: a run's connections stay open |")
+    for k, name in tools:
+        if k in warm:
+            row(w, name + " over open connections", warm[k], xa, "")
+if ten:
+    w = "6. ten fleet steps over the 50 hosts"
+    ss, rb = ten["ssh-shared"], ten["runbook"]
+    row(w, "the same 500 ssh calls over shared connections (floor)", ss, ss,
+        "10 rounds of `xargs -P 50 ssh`, ControlMaster opened in the first, closed at the end")
+    row(w, "**runbook**, 10 fleet steps (live, logged)", rb, ss, "")
+    r = rb["median"] / ss["median"]
+    goal(w, "runbook <= 1.2x the same ssh calls over shared connections", f"{r:.2f}x", r <= 1.2)
+
 print()
 print(f"runbook benchmarks ({'quick' if info['quick'] == '1' else 'full'} run): {info['nproc']} CPUs, "
       f"{info['cpu']}, {info['mem']}; temp dir and logs on {info['fs']}; "
       f"load average {info['load_before']} before, {info['load_after']} after")
 print(f"versions: {info['runbook']}; {info['make']}; just {info['just']}; {info['ansible']}; "
-      f"{info['hyperfine']}; sh = {info['sh']}; {info['python']}; Linux {info['kernel']}")
+      f"{info['hyperfine']}; sh = {info['sh']}; {info['python']}; Linux {info['kernel']}; "
+      f"{info['ssh']}; {info['pssh']}")
 if float(info["load_before"].split()[0]) > int(info["nproc"]) / 2:
     print("(the machine was busy when this started: the timings are inflated and noisy)")
 print()
@@ -430,7 +617,7 @@ print("| workload | tool | median (mean ± σ, runs) | vs the floor | notes |")
 print("|---|---|---|---|---|")
 print("\n".join(rows))
 print()
-print("| workload | goal (issue 6) | measured | met |")
+print("| workload | goal (issues 6 and 13) | measured | met |")
 print("|---|---|---|---|")
 print("\n".join(goals))
 EOF

@@ -225,6 +225,9 @@ pub struct RunFlags {
     /// Output recorded in the log per step; the rest is counted, not kept [default: 1MiB]
     #[arg(long, value_name = "SIZE")]
     pub log_output_cap: Option<String>,
+    /// ssh client configuration for steps with `hosts` (each ssh call gets `-F FILE`)
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_SSH_CONFIG")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -421,6 +424,10 @@ count live runs only; --since keeps runs started within that long ago.
                             duration_ms when not skipped; failed = failed or timed_out /
                             runs; retries = attempts beyond the first, summed; skipped =
                             skipped / runs
+  fleet steps               steps with `hosts`: median hosts per run; host runs = the
+                            hosts' own step_finished; failed = failed, timed_out or
+                            unreachable / host runs; the 3 hosts that fail most and the 3
+                            slowest by median duration_ms
   human time                sum of every wait_ms (manual steps, confirms, failure prompts)
                             / sum of duration_ms, over finished live runs; then manual
                             steps by median wait_ms: the automation backlog

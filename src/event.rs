@@ -45,6 +45,9 @@ pub enum StepStatus {
     Skipped,
     DryRun,
     Aborted,
+    /// A host of a fleet step that `ssh` could not connect or log in to (exit 255 before
+    /// the command started).
+    Unreachable,
 }
 
 impl StepStatus {
@@ -56,6 +59,89 @@ impl StepStatus {
             StepStatus::Skipped => "skipped",
             StepStatus::DryRun => "dry_run",
             StepStatus::Aborted => "aborted",
+            StepStatus::Unreachable => "unreachable",
+        }
+    }
+
+    /// Failed, timed out or unreachable: what a failure policy counts.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Failed | StepStatus::TimedOut | StepStatus::Unreachable
+        )
+    }
+}
+
+/// The hosts of a fleet step by how they ended, on the step's own `step_finished`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCounts {
+    #[serde(default)]
+    pub succeeded: u32,
+    #[serde(default)]
+    pub failed: u32,
+    #[serde(default)]
+    pub timed_out: u32,
+    #[serde(default)]
+    pub unreachable: u32,
+    #[serde(default)]
+    pub skipped: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dry_run: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub aborted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl HostCounts {
+    pub fn add(&mut self, status: StepStatus) {
+        *match status {
+            StepStatus::Succeeded => &mut self.succeeded,
+            StepStatus::Failed => &mut self.failed,
+            StepStatus::TimedOut => &mut self.timed_out,
+            StepStatus::Unreachable => &mut self.unreachable,
+            StepStatus::Skipped => &mut self.skipped,
+            StepStatus::DryRun => &mut self.dry_run,
+            StepStatus::Aborted => &mut self.aborted,
+        } += 1;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.succeeded
+            + self.failed
+            + self.timed_out
+            + self.unreachable
+            + self.skipped
+            + self.dry_run
+            + self.aborted
+    }
+
+    /// Failed, timed out or unreachable.
+    pub fn failures(&self) -> u32 {
+        self.failed + self.timed_out + self.unreachable
+    }
+
+    /// The non-zero counts in words: `19 succeeded, 1 unreachable`.
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = [
+            (self.succeeded, "succeeded"),
+            (self.failed, "failed"),
+            (self.timed_out, "timed out"),
+            (self.unreachable, "unreachable"),
+            (self.skipped, "skipped"),
+            (self.dry_run, "dry run"),
+            (self.aborted, "aborted"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, w)| format!("{n} {w}"))
+        .collect();
+        if parts.is_empty() {
+            "no host".into()
+        } else {
+            parts.join(", ")
         }
     }
 }
@@ -97,6 +183,9 @@ pub struct RunOptions {
     /// Output kept in the log per step attempt, in bytes.
     pub output_cap: u64,
     pub rollback: RollbackMode,
+    /// `--ssh-config`: the ssh client configuration file of fleet steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_config: Option<String>,
 }
 
 /// Which question a prompt asks.
@@ -249,6 +338,12 @@ pub enum Event {
         /// A manual step's instructions as rendered (secrets as `***`): what the person read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instructions: Option<String>,
+        /// A fleet step on one host: the host.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// A fleet step itself: the hosts it runs on, in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hosts: Option<Vec<String>>,
     },
     /// The step's process group exists: where to find it if the executor dies. Written
     /// right after the spawn (`step_started` is on disk before it).
@@ -272,6 +367,8 @@ pub enum Event {
         /// Set on the one marker written when the per-step cap is reached at the end.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         truncated_bytes: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     StepFinished {
         step: String,
@@ -285,6 +382,12 @@ pub enum Event {
         response: Response,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// A fleet step on one host: the host.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// A fleet step itself: its hosts by how they ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_counts: Option<HostCounts>,
     },
     /// An attempt failed and another follows after `delay_ms`.
     StepRetrying {
@@ -293,6 +396,8 @@ pub enum Event {
         reason: String,
         delay_ms: u64,
         phase: Phase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A question is on screen; only one at a time.
     PromptOpened {
@@ -376,6 +481,8 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output<'a> {
     pub step: &'a str,
+    /// A fleet step's output from one host.
+    pub host: Option<&'a str>,
     pub phase: Phase,
     pub stream: Stream,
     pub bytes: &'a [u8],
@@ -386,6 +493,12 @@ pub(crate) struct Output<'a> {
 pub(crate) trait Sink: Send {
     fn event(&mut self, event: &Event) -> io::Result<()>;
     fn output(&mut self, output: &Output<'_>) -> io::Result<()>;
+
+    /// Several events at once: a durable log makes them durable together (one sync for
+    /// the starts of a batch of hosts).
+    fn events(&mut self, events: &[Event]) -> io::Result<()> {
+        events.iter().try_for_each(|e| self.event(e))
+    }
 }
 
 /// The log could not be written: the run cannot be trusted to be recorded from here on.

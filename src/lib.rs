@@ -74,7 +74,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Err(e) => {
             let mut err = std::io::stderr().lock();
             match &e {
-                Error::Load(crate::runbook::LoadError::Invalid(report)) => {
+                Error::Load(
+                    crate::runbook::LoadError::Invalid(report)
+                    | crate::runbook::LoadError::Hosts(report),
+                ) => {
                     let _ = write!(err, "{}", report.render(config.colour));
                 }
                 _ => {

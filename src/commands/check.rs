@@ -52,7 +52,7 @@ pub(crate) fn check(config: &Config, targets: &[String]) -> Result<u8, Error> {
             Ok(rb) => steps += rb.steps.len(),
             Err(e) => {
                 match &e {
-                    LoadError::Invalid(report) => {
+                    LoadError::Invalid(report) | LoadError::Hosts(report) => {
                         let _ = write!(err, "{}", report.render(config.colour));
                     }
                     other => {

@@ -131,6 +131,13 @@ fn details(s: &Step) -> String {
     if s.title != s.id {
         d.push(format!("\"{}\"", s.title));
     }
+    if let Some(f) = &s.fleet {
+        d.push(format!("on hosts {}", f.hosts.join(" ").trim()));
+        if let Some(b) = f.batch {
+            d.push(format!("batch {}", b.text()));
+        }
+        d.push(format!("max_failed {}", f.max_failed.text()));
+    }
     if let Some(t) = s.timeout {
         d.push(format!("timeout {}", format::setting(t)));
     }

@@ -45,6 +45,20 @@ impl Emitter {
         logged
     }
 
+    /// Records several events with one sync of the log (the starts of a batch of hosts,
+    /// all on disk before any of their processes is spawned), then shows them.
+    pub(crate) fn emit_all(&self, events: &[Event]) -> Result<(), LogFailed> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let mut sinks = self.lock();
+        let logged = sinks.write(|| what(first), |log| log.events(events));
+        for e in events {
+            let _ = sinks.display.event(e);
+        }
+        logged
+    }
+
     /// Gives a piece of output to the log (up to its cap) and the display.
     pub(crate) fn output(&self, output: &Output<'_>) -> Result<(), LogFailed> {
         let mut sinks = self.lock();

@@ -8,6 +8,7 @@ pub(crate) mod ask;
 mod detected_at;
 pub(crate) mod emit;
 mod executor;
+mod fleet;
 mod lock;
 mod orphans;
 mod plan;

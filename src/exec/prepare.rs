@@ -321,7 +321,28 @@ fn run_options(
             .as_u64(),
         None => recorded.map_or(DEFAULT_OUTPUT_CAP, |r| r.output_cap),
     };
+    // Absolute, so that a resumed run finds it from any directory.
+    let ssh_config = match flags
+        .ssh_config
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(path) => Some(
+            std::fs::canonicalize(path)
+                .ok()
+                .filter(|p| p.is_file())
+                .ok_or_else(|| Error::Flag {
+                    flag: "ssh-config",
+                    value: path.display().to_string(),
+                    problem: "no such file (it is given to ssh as -F FILE)".into(),
+                })?
+                .display()
+                .to_string(),
+        ),
+        None => recorded.and_then(|r| r.ssh_config.clone()),
+    };
     Ok(RunOptions {
+        ssh_config,
         parallel: flags
             .parallel
             .map(usize::from)

@@ -40,6 +40,8 @@ pub(crate) struct Seed {
     pub restarted: Vec<usize>,
     /// Steps the operator must decide on before the run goes on, in the order to ask.
     pub undecided: Vec<Undecided>,
+    /// Steps with `hosts`: how each host ended, and which hosts are in doubt.
+    pub fleet: Vec<super::fleet::resume::FleetSeed>,
     /// Time since the run first started.
     pub elapsed: Duration,
     /// Steps of the log the runbook no longer has, unreadable lines, and the like.
@@ -137,7 +139,9 @@ pub(crate) fn seed(
         seed.attempts.push((i, s.attempts));
         let since = s.started.map(crate::format::stamp).unwrap_or_default();
         // Whatever the log says, a step whose processes still run is never started again.
+        // (A fleet step's hosts are asked about one by one; its ssh sessions are its own.)
         if s.status.is_none()
+            && step.fleet.is_none()
             && let Some(pgid) = still_running(run, s)
         {
             running.push(Undecided {
@@ -201,6 +205,7 @@ pub(crate) fn seed(
     seed.undecided = running;
     seed.undecided.append(&mut in_doubt);
     seed.undecided.append(&mut stopped);
+    seed.fleet = super::fleet::resume::seed(rb, run, vars);
     seed
 }
 
@@ -210,7 +215,7 @@ pub(crate) fn seed(
 fn settles(step: &Step, s: &StepRun, status: StepStatus) -> bool {
     match status {
         StepStatus::Succeeded | StepStatus::Skipped | StepStatus::DryRun => true,
-        StepStatus::Failed | StepStatus::TimedOut => {
+        StepStatus::Failed | StepStatus::TimedOut | StepStatus::Unreachable => {
             step.on_failure == OnFailure::Continue || s.response.answer == Some(Answer::Skip)
         }
         StepStatus::Aborted => false,

@@ -104,6 +104,8 @@ impl Task {
             last_attempt: (last > 1 && !self.dry).then_some(last),
             timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
             instructions: None,
+            host: None,
+            hosts: None,
         }
     }
 
@@ -128,7 +130,7 @@ impl Task {
                 };
             }
             capture.clear();
-            let mut out = StepOutput::new(emitter, masker, &self.step, self.phase);
+            let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
             let outcome = process::run(
                 &self.spec,
                 |pgid| {
@@ -182,6 +184,7 @@ impl Task {
                     .unwrap_or_else(|| format!("exited with {}", exit_code.unwrap_or(-1))),
                 delay_ms: delay.as_millis() as u64,
                 phase: self.phase,
+                host: None,
             });
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -231,28 +234,36 @@ impl Task {
     }
 }
 
-/// One attempt's output on its way to the sinks: split so that a secret arriving across
-/// two reads is still seen whole, and masked.
-struct StepOutput<'a> {
+/// One attempt's output on its way to the sinks (of a step, or of a fleet step on one
+/// host): split so that a secret arriving across two reads is still seen whole, and masked.
+pub(crate) struct StepOutput<'a> {
     emitter: &'a Emitter,
     masker: &'a Masker,
     step: &'a str,
+    host: Option<&'a str>,
     phase: Phase,
     split: [LineSplitter; 2],
 }
 
 impl<'a> StepOutput<'a> {
-    fn new(emitter: &'a Emitter, masker: &'a Masker, step: &'a str, phase: Phase) -> Self {
+    pub(crate) fn new(
+        emitter: &'a Emitter,
+        masker: &'a Masker,
+        step: &'a str,
+        host: Option<&'a str>,
+        phase: Phase,
+    ) -> Self {
         StepOutput {
             emitter,
             masker,
             step,
+            host,
             phase,
             split: [LineSplitter::default(), LineSplitter::default()],
         }
     }
 
-    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, stream: Stream, bytes: &[u8]) {
         if let Some(piece) = self.split[stream as usize].push(bytes, self.masker) {
             self.emit(stream, &piece);
         }
@@ -262,6 +273,7 @@ impl<'a> StepOutput<'a> {
         // A failed log write is the executor's to act on: it hears of it at the step's end.
         let _ = self.emitter.output(&Output {
             step: self.step,
+            host: self.host,
             phase: self.phase,
             stream,
             bytes,
@@ -277,7 +289,7 @@ impl<'a> StepOutput<'a> {
         }
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             if let Some(piece) = self.split[stream as usize].finish(self.masker) {
                 self.emit(stream, &piece);

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::event::{
-    AlertRecord, Event, Kind, Mode, PendingRollback, Phase, Response, RunStatus, StepStatus,
+    AlertRecord, Event, HostCounts, Kind, Mode, PendingRollback, Phase, Response, RunStatus,
+    StepStatus,
 };
 use crate::log::reader::RunLog;
 
@@ -90,6 +91,14 @@ pub(crate) struct StepRun {
     pub(crate) truncated_bytes: u64,
     /// The process group of its latest attempt, when the log recorded it.
     pub(crate) spawned: Option<Spawned>,
+    /// One host of a fleet step: its name (the record is in its step's `hosts`).
+    pub(crate) host: Option<String>,
+    /// A fleet step: the hosts it was started on, from its `step_started`.
+    pub(crate) planned_hosts: Vec<String>,
+    /// A fleet step: each host's record, in the order the hosts first started or ended.
+    pub(crate) hosts: Vec<StepRun>,
+    /// A fleet step: its hosts by status, from its `step_finished`.
+    pub(crate) host_counts: Option<HostCounts>,
 }
 
 /// Where a step's processes were, as its `step_spawned` recorded.
@@ -116,6 +125,53 @@ impl StepRun {
         } else {
             self.step.clone()
         }
+    }
+
+    /// Whether this is a fleet step (it ran, or was to run, on hosts).
+    pub(crate) fn is_fleet(&self) -> bool {
+        !self.planned_hosts.is_empty() || !self.hosts.is_empty() || self.host_counts.is_some()
+    }
+
+    fn new(step: &str, kind: Kind, phase: Phase, host: Option<&str>) -> StepRun {
+        StepRun {
+            step: step.to_string(),
+            kind,
+            phase,
+            started: None,
+            finished: None,
+            status: None,
+            duration_ms: None,
+            attempts: 0,
+            attempt_base: 0,
+            exit_code: None,
+            response: Response::default(),
+            reason: None,
+            output_tail: Vec::new(),
+            tail_open: false,
+            truncated_bytes: 0,
+            spawned: None,
+            host: host.map(str::to_string),
+            planned_hosts: Vec::new(),
+            hosts: Vec::new(),
+            host_counts: None,
+        }
+    }
+
+    /// The record of one host of this fleet step, made on first mention.
+    fn host_mut(&mut self, host: &str) -> &mut StepRun {
+        let i = match self
+            .hosts
+            .iter()
+            .position(|h| h.host.as_deref() == Some(host))
+        {
+            Some(i) => i,
+            None => {
+                let h = StepRun::new(&self.step, self.kind, self.phase, Some(host));
+                self.hosts.push(h);
+                self.hosts.len() - 1
+            }
+        };
+        &mut self.hosts[i]
     }
 }
 
@@ -187,9 +243,14 @@ impl Run {
                     kind,
                     attempt,
                     phase,
+                    host,
+                    hosts,
                     ..
                 } => {
-                    let s = run.step_mut(step, *phase, *kind);
+                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
+                    if let Some(hosts) = hosts {
+                        s.planned_hosts.clone_from(hosts);
+                    }
                     if s.started.is_none() || s.status.is_some() {
                         // A fresh start (or a retry after a prompt) of this step.
                         if s.status == Some(StepStatus::Succeeded) {
@@ -212,9 +273,10 @@ impl Run {
                     text,
                     phase,
                     truncated_bytes,
+                    host,
                     ..
                 } => {
-                    let s = run.step_mut(step, *phase, Kind::Auto);
+                    let s = run.step_mut(step, *phase, Kind::Auto, host.as_deref());
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
                     let mut lines = text.lines();
                     // Output shown before its line ended goes on where it stopped.
@@ -240,9 +302,12 @@ impl Run {
                     phase,
                     response,
                     reason,
+                    host,
+                    host_counts,
                 } => {
-                    let s = run.step_mut(step, *phase, *kind);
+                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
                     s.kind = *kind;
+                    s.host_counts = *host_counts;
                     s.finished = Some(*ts);
                     s.status = Some(*status);
                     s.duration_ms = Some(*duration_ms);
@@ -267,7 +332,7 @@ impl Run {
                     start_ticks,
                     boot_id,
                 } => {
-                    let s = run.step_mut(step, *phase, Kind::Auto);
+                    let s = run.step_mut(step, *phase, Kind::Auto, None);
                     s.spawned = Some(Spawned {
                         attempt: *attempt,
                         pgid: *pgid,
@@ -308,7 +373,14 @@ impl Run {
         Some(run)
     }
 
-    fn step_mut(&mut self, step: &str, phase: Phase, kind: Kind) -> &mut StepRun {
+    /// The record of a step in a phase (of one of its hosts, for a fleet step's host).
+    fn step_mut(
+        &mut self,
+        step: &str,
+        phase: Phase,
+        kind: Kind,
+        host: Option<&str>,
+    ) -> &mut StepRun {
         let pos = self
             .steps
             .iter()
@@ -316,28 +388,14 @@ impl Run {
         let i = match pos {
             Some(i) => i,
             None => {
-                self.steps.push(StepRun {
-                    step: step.to_string(),
-                    kind,
-                    phase,
-                    started: None,
-                    finished: None,
-                    status: None,
-                    duration_ms: None,
-                    attempts: 0,
-                    attempt_base: 0,
-                    exit_code: None,
-                    response: Response::default(),
-                    reason: None,
-                    output_tail: Vec::new(),
-                    tail_open: false,
-                    truncated_bytes: 0,
-                    spawned: None,
-                });
+                self.steps.push(StepRun::new(step, kind, phase, None));
                 self.steps.len() - 1
             }
         };
-        &mut self.steps[i]
+        match host {
+            Some(h) => self.steps[i].host_mut(h),
+            None => &mut self.steps[i],
+        }
     }
 
     /// Steps of `planned` (or of `order`, for a log that does not list them) that the run

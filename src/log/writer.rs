@@ -30,9 +30,11 @@ pub(crate) struct LogWriter {
     attempts: Vec<Attempt>,
 }
 
+/// One attempt's output: of a step, or of a fleet step on one host.
 struct Attempt {
     step: String,
     phase: Phase,
+    host: Option<String>,
     logged: u64,
     dropped: u64,
 }
@@ -115,6 +117,12 @@ impl LogWriter {
 
     /// Appends one record; durable ones are on disk when this returns.
     fn write(&mut self, event: &Event) -> io::Result<()> {
+        self.write_line(event, durable(event))
+    }
+
+    /// Appends one record, and syncs the file (this record and every one before it) when
+    /// `sync` says so.
+    fn write_line(&mut self, event: &Event, sync: bool) -> io::Result<()> {
         // `{"ts":"...",` then the event's own object without its opening brace: the same
         // line a flattened wrapper would give, without serde's buffering.
         let json = serde_json::to_vec(event).map_err(io::Error::other)?;
@@ -126,7 +134,7 @@ impl LogWriter {
         line.extend_from_slice(json.get(1..).unwrap_or_default());
         line.push(b'\n');
         self.put(&line)?;
-        if durable(event) {
+        if sync {
             self.file.sync_data()?;
             // A log deleted under a running run (its directory removed by a cleanup job)
             // would take every later record with it, unseen.
@@ -141,15 +149,15 @@ impl LogWriter {
         Ok(())
     }
 
-    fn attempt(&mut self, step: &str, phase: Phase) -> Option<usize> {
+    fn attempt(&mut self, step: &str, phase: Phase, host: Option<&str>) -> Option<usize> {
         self.attempts
             .iter()
-            .position(|a| a.phase == phase && a.step == step)
+            .position(|a| a.phase == phase && a.step == step && a.host.as_deref() == host)
     }
 
     /// Ends the output of an attempt: writes the truncation marker if bytes were dropped.
-    fn end_attempt(&mut self, step: &str, phase: Phase) -> io::Result<()> {
-        let Some(i) = self.attempt(step, phase) else {
+    fn end_attempt(&mut self, step: &str, phase: Phase, host: Option<&str>) -> io::Result<()> {
+        let Some(i) = self.attempt(step, phase, host) else {
             return Ok(());
         };
         let a = self.attempts.swap_remove(i);
@@ -162,6 +170,7 @@ impl LogWriter {
             text: String::new(),
             phase,
             truncated_bytes: Some(a.dropped),
+            host: a.host,
         })
     }
 }
@@ -182,34 +191,48 @@ impl Drop for LogWriter {
     }
 }
 
-impl Sink for LogWriter {
-    fn event(&mut self, event: &Event) -> io::Result<()> {
+impl LogWriter {
+    /// Records an event: ends or begins the output of an attempt as it says, then writes it.
+    fn record(&mut self, event: &Event, sync: bool) -> io::Result<()> {
         match event {
-            Event::StepStarted { step, phase, .. } => {
-                self.end_attempt(step, *phase)?;
+            Event::StepStarted {
+                step, phase, host, ..
+            } => {
+                self.end_attempt(step, *phase, host.as_deref())?;
                 self.attempts.push(Attempt {
                     step: step.clone(),
                     phase: *phase,
+                    host: host.clone(),
                     logged: 0,
                     dropped: 0,
                 });
             }
-            Event::StepRetrying { step, phase, .. } | Event::StepFinished { step, phase, .. } => {
-                self.end_attempt(step, *phase)?
+            Event::StepRetrying {
+                step, phase, host, ..
             }
+            | Event::StepFinished {
+                step, phase, host, ..
+            } => self.end_attempt(step, *phase, host.as_deref())?,
             _ => {}
         }
-        self.write(event)
+        self.write_line(event, sync)
+    }
+}
+
+impl Sink for LogWriter {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.record(event, durable(event))
     }
 
     fn output(&mut self, out: &Output<'_>) -> io::Result<()> {
         let cap = self.output_cap;
-        let i = match self.attempt(out.step, out.phase) {
+        let i = match self.attempt(out.step, out.phase, out.host) {
             Some(i) => i,
             None => {
                 self.attempts.push(Attempt {
                     step: out.step.to_string(),
                     phase: out.phase,
+                    host: out.host.map(str::to_string),
                     logged: 0,
                     dropped: 0,
                 });
@@ -230,7 +253,20 @@ impl Sink for LogWriter {
             text: String::from_utf8_lossy(&out.bytes[..keep]).into_owned(),
             phase: out.phase,
             truncated_bytes: None,
+            host: out.host.map(str::to_string),
         })
+    }
+
+    /// The records one after another, then one sync if any of them must be durable.
+    fn events(&mut self, events: &[Event]) -> io::Result<()> {
+        let Some((last, rest)) = events.split_last() else {
+            return Ok(());
+        };
+        let sync = events.iter().any(durable);
+        for e in rest {
+            self.record(e, false)?;
+        }
+        self.record(last, sync)
     }
 }
 

@@ -101,6 +101,9 @@ pub(crate) fn show(log_dir: &Path, id: &str) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
+/// Hosts of a fleet step whose last output is shown (the first that failed).
+const FAILED_HOST_TAILS: usize = 3;
+
 /// The run as a timeline: each step's start offset, duration, status, attempts, who
 /// answered and their note, and the tail of its output when it failed.
 fn render(run: &Run) -> String {
@@ -167,6 +170,7 @@ fn render(run: &Run) -> String {
     out.push('\n');
     let mut rows = vec![row(&["AT", "TOOK", "STATUS", "TRIES", "STEP", "ANSWER"])];
     let mut tails = Vec::new();
+    let mut fleets = Vec::new();
     for s in &run.steps {
         let at = s
             .started
@@ -195,6 +199,10 @@ fn render(run: &Run) -> String {
         if let Some(r) = &s.reason {
             answer.push(r.clone());
         }
+        let hosts = super::hosts::of(s);
+        if let Some(h) = &hosts {
+            answer.insert(0, h.headline());
+        }
         rows.push(vec![
             at,
             format::millis_or_dash(s.duration_ms.map(|ms| ms as i64)),
@@ -214,6 +222,22 @@ fn render(run: &Run) -> String {
         if failed && !s.output_tail.is_empty() {
             tails.push((s.step.clone(), s.output_tail.clone()));
         }
+        if let Some(h) = hosts {
+            for f in h
+                .failed
+                .iter()
+                .chain(&h.unreachable)
+                .take(FAILED_HOST_TAILS)
+            {
+                if !f.output_tail.is_empty() {
+                    tails.push((
+                        format!("{} on {}", s.label(), f.host),
+                        f.output_tail.clone(),
+                    ));
+                }
+            }
+            fleets.push((s.label(), h));
+        }
     }
     out.push_str(&format::indented_table(&rows));
     let never = run.not_reached(&[]);
@@ -224,6 +248,12 @@ fn render(run: &Run) -> String {
         out.push_str("\n  not rolled back (undo by hand if needed, newest first):\n");
         for p in &run.not_rolled_back {
             out.push_str(&format!("    {}: {}\n", p.step, p.command));
+        }
+    }
+    for (label, h) in fleets {
+        out.push_str(&format!("\n  hosts of {label}: {}\n", h.headline()));
+        for (what, text) in h.lines() {
+            out.push_str(&format!("    {what:<12}{text}\n"));
         }
     }
     for (step, tail) in tails {

@@ -3,6 +3,7 @@
 //! `log list`, `log show`, `report` and `stats` each load `Run`s (the model in
 //! `crate::log::run`) through `load_all` or `load_one`, which warn about what they skip.
 
+mod hosts;
 pub(crate) mod log_cmd;
 pub(crate) mod report;
 pub(crate) mod stats;

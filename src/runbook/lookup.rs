@@ -24,6 +24,8 @@ pub enum LookupError {
     },
     #[error("no such file: {0}")]
     NoFile(PathBuf),
+    #[error("{0} holds the host groups of fleet steps, not a runbook")]
+    HostsFile(PathBuf),
     #[error(
         "the file name `{0}` does not make a runbook name: use lowercase letters, digits, `-` and `_`"
     )]
@@ -73,6 +75,12 @@ pub fn find(dir: &Path, arg: &str) -> Result<Found, LookupError> {
         return Err(LookupError::BadName(arg.to_string()));
     }
     let path = dir.join(format!("{arg}.toml"));
+    if path
+        .file_name()
+        .is_some_and(|n| n == super::hosts::HOSTS_FILE)
+    {
+        return Err(LookupError::HostsFile(path));
+    }
     if path.is_file() {
         return Ok(Found {
             name: arg.to_string(),
@@ -95,8 +103,9 @@ pub fn find(dir: &Path, arg: &str) -> Result<Found, LookupError> {
     })
 }
 
-/// Every `*.toml` file in `dir`, sorted by name. Files whose stem is not a valid name are
-/// included (with the stem as their name) so that `check` can report them.
+/// Every `*.toml` file in `dir` but the host groups file, sorted by name. Files whose stem
+/// is not a valid name are included (with the stem as their name) so that `check` can
+/// report them.
 pub fn all(dir: &Path) -> Result<Vec<Found>, LookupError> {
     let io = |source| LookupError::Io {
         dir: dir.display().to_string(),
@@ -108,7 +117,10 @@ pub fn all(dir: &Path) -> Result<Vec<Found>, LookupError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+        let hosts_file = path
+            .file_name()
+            .is_some_and(|n| n == super::hosts::HOSTS_FILE);
+        if path.extension().is_some_and(|e| e == "toml") && !hosts_file && path.is_file() {
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

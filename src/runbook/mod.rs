@@ -7,6 +7,7 @@
 pub mod diagnostic;
 pub(crate) mod graph;
 pub mod helpers;
+pub mod hosts;
 pub(crate) mod lookup;
 mod raw;
 pub mod shell;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use diagnostic::{Diagnostic, Report};
+pub use hosts::{Fleet, Groups, HostsFile, Share};
 pub use raw::MAX_DURATION;
 pub use shell::Shell;
 
@@ -46,6 +48,9 @@ pub struct Runbook {
     /// `[alert]`: the alerts that start this runbook.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertSpec>,
+    /// The host groups of `hosts.toml` beside the runbook (empty without fleet steps).
+    #[serde(skip)]
+    pub groups: Groups,
 }
 
 /// The `[alert]` table of a runbook: an alert whose labels equal every one of `matchers`
@@ -130,6 +135,9 @@ pub struct Step {
     pub milestone: Option<Milestone>,
     /// What runs its command and rollback: the step's `shell`, else the runbook's.
     pub shell: Shell,
+    /// `hosts`, `batch`, `max_failed`: the step runs on each host through `ssh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
     /// 1-based line of the step's `[[step]]` header, for messages.
     pub line: usize,
 }
@@ -141,6 +149,11 @@ impl Step {
 
     pub fn kind(&self) -> &'static str {
         if self.is_manual() { "manual" } else { "auto" }
+    }
+
+    /// Whether the step runs on hosts (`hosts`).
+    pub fn is_fleet(&self) -> bool {
+        self.fleet.is_some()
     }
 }
 
@@ -183,13 +196,16 @@ pub enum LoadError {
     },
     #[error("{}", .0.render(false).trim_end())]
     Invalid(Box<Report>),
+    /// The runbook has steps with `hosts`, and the host groups file beside it has errors.
+    #[error("{}", .0.render(false).trim_end())]
+    Hosts(Box<Report>),
 }
 
 impl LoadError {
     /// How many distinct problems this error stands for.
     pub fn count(&self) -> usize {
         match self {
-            LoadError::Invalid(r) => r.diagnostics.len(),
+            LoadError::Invalid(r) | LoadError::Hosts(r) => r.diagnostics.len(),
             _ => 1,
         }
     }
@@ -214,11 +230,21 @@ pub fn load(path: &Path, name: &str) -> Result<Runbook, LoadError> {
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    parse(path, name, bytes)
+    parse_with(path, name, bytes, HostsFile::beside(path))
 }
 
-/// Parses and validates runbook text already in memory.
+/// Parses and validates runbook text already in memory (with no host groups file).
 pub fn parse(path: &Path, name: &str, bytes: Vec<u8>) -> Result<Runbook, LoadError> {
+    parse_with(path, name, bytes, HostsFile::Missing(None))
+}
+
+/// Parses and validates runbook text, with the host groups its fleet steps may name.
+fn parse_with(
+    path: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+    hosts_file: HostsFile,
+) -> Result<Runbook, LoadError> {
     use sha2::Digest;
     let sha256 = format!("{:x}", sha2::Sha256::digest(&bytes));
     let invalid = |source: String, diagnostics: Vec<Diagnostic>| {
@@ -247,10 +273,28 @@ pub fn parse(path: &Path, name: &str, bytes: Vec<u8>) -> Result<Runbook, LoadErr
     }
     let mut diagnostics = Vec::new();
     let raw = raw::read(&source, &mut diagnostics);
-    let runbook =
-        raw.and_then(|raw| validate::validate(raw, &source, path, name, sha256, &mut diagnostics));
+    // Without a hosts file every `@group` is unknown; with an invalid one, that file's own
+    // errors are the ones to show.
+    let no_groups = Groups::default();
+    let groups = match &hosts_file {
+        HostsFile::Loaded(g) => Some(g),
+        HostsFile::Missing(_) => Some(&no_groups),
+        HostsFile::Invalid(_) => None,
+    };
+    let runbook = raw.and_then(|raw| {
+        validate::validate(raw, &source, path, name, sha256, groups, &mut diagnostics)
+    });
     match runbook {
-        Some(rb) if diagnostics.is_empty() => Ok(rb),
+        Some(rb) if diagnostics.is_empty() => {
+            if !rb.steps.iter().any(Step::is_fleet) {
+                return Ok(rb);
+            }
+            match hosts_file {
+                HostsFile::Loaded(groups) => Ok(Runbook { groups, ..rb }),
+                HostsFile::Missing(_) => Ok(rb),
+                HostsFile::Invalid(report) => Err(LoadError::Hosts(report)),
+            }
+        }
         _ => {
             diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
             diagnostics.dedup();

@@ -11,6 +11,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, did_you_mean};
+use super::hosts::Share;
 use super::{Milestone, OnFailure};
 
 /// Longest duration a runbook may give (a year): far beyond any real timeout, and short enough that
@@ -111,6 +112,10 @@ pub struct RawStep {
     pub rollback: Option<TemplateSite>,
     pub milestone: Option<(Milestone, Range<usize>)>,
     pub shell: Option<Loc<RawShell>>,
+    /// `hosts`: the span of the whole value, and one template per string in it.
+    pub hosts: Option<Loc<Vec<TemplateSite>>>,
+    pub batch: Option<Loc<Share>>,
+    pub max_failed: Option<Loc<Share>>,
 }
 
 const TOP_KEYS: &[&str] = &["runbook", "params", "step", "alert"];
@@ -154,6 +159,9 @@ pub const STEP_KEYS: &[&str] = &[
     "rollback",
     "milestone",
     "shell",
+    "hosts",
+    "batch",
+    "max_failed",
 ];
 
 /// Files up to this size have every TOML syntax error reported; larger ones the first.
@@ -645,6 +653,9 @@ impl Reader<'_> {
                 }
             }
         }
+        let hosts = self.hosts(t);
+        let batch = self.share(t, "batch", 1);
+        let max_failed = self.share(t, "max_failed", 0);
         Some(RawStep {
             header,
             title: self.string(t, "title").map(|l| l.value),
@@ -667,8 +678,88 @@ impl Reader<'_> {
             rollback: self.template(t, "rollback"),
             milestone,
             shell: self.shell(t),
+            hosts,
+            batch,
+            max_failed,
             id,
         })
+    }
+
+    /// `hosts`: one string (a template) or an array of them.
+    fn hosts(&mut self, t: &DeTable<'_>) -> Option<Loc<Vec<TemplateSite>>> {
+        let v = t.get("hosts")?;
+        let sites = match v.get_ref() {
+            DeValue::String(s) => {
+                let text = Loc {
+                    value: s.to_string(),
+                    span: v.span(),
+                };
+                vec![self.site("hosts".into(), text)]
+            }
+            DeValue::Array(_) => self
+                .string_array(t, "hosts")?
+                .into_iter()
+                .map(|l| self.site("hosts".into(), l))
+                .collect(),
+            _ => {
+                self.type_err(v, "hosts", "a string or an array of strings");
+                return None;
+            }
+        };
+        if sites
+            .iter()
+            .all(|s| super::hosts::words(&s.text).next().is_none())
+        {
+            self.err(
+                v.span(),
+                "`hosts` names no host",
+                Some("list host names or `@group`s: hosts = [\"web-1\", \"web-2\"] or hosts = \"{{web_hosts}}\""),
+            );
+            return None;
+        }
+        Some(Loc {
+            value: sites,
+            span: v.span(),
+        })
+    }
+
+    /// `batch` or `max_failed`: a whole number of at least `min`, or a percentage `"25%"`.
+    fn share(&mut self, t: &DeTable<'_>, key: &str, min: u32) -> Option<Loc<Share>> {
+        let v = t.get(key)?;
+        let share = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Share::Count),
+            DeValue::String(s) => Share::parse(s),
+            _ => {
+                self.type_err(v, key, "a whole number or a percentage such as \"25%\"");
+                return None;
+            }
+        };
+        let ok = match share {
+            Some(Share::Count(n)) => n >= min && n as usize <= super::hosts::MAX_HOSTS,
+            Some(Share::Percent(p)) => p >= min && p <= 100,
+            None => false,
+        };
+        match share {
+            Some(value) if ok => Some(Loc {
+                value,
+                span: v.span(),
+            }),
+            _ => {
+                let what = if min == 0 { "0" } else { "1" };
+                self.err(
+                    v.span(),
+                    format!(
+                        "`{key}` must be a whole number from {what} to {} or a percentage from {what}% to 100%",
+                        super::hosts::MAX_HOSTS
+                    ),
+                    None,
+                );
+                None
+            }
+        }
     }
 
     fn enum_err(&mut self, span: Range<usize>, key: &str, got: &str, allowed: &[&str]) {

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::diagnostic::{Diagnostic, LineIndex, did_you_mean};
+use super::hosts::{Fleet, Groups, HOST_VAR, Share};
 use super::raw::{Loc, RawAlert, RawRunbook, RawShell, RawStep, TemplateSite};
 use super::{Action, AlertSpec, Param, Runbook, Shell, Step, graph, shell, template};
 
@@ -26,6 +27,7 @@ pub fn validate(
     path: &Path,
     name: &str,
     sha256: String,
+    groups: Option<&Groups>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Runbook> {
     let mut v = Validator {
@@ -55,6 +57,7 @@ pub fn validate(
         .collect();
     let ids = v.step_ids(&raw.steps);
     v.step_shapes(&raw.steps);
+    v.fleets(&raw, groups);
     let vars = v.provided_vars(&raw.steps, &param_names);
     if vars.len() > MAX_VARIABLES {
         let at = raw.steps[vars[MAX_VARIABLES].step].header.clone();
@@ -94,12 +97,18 @@ pub fn validate(
         }
     };
     // Without an order (a cycle), templates are still checked for syntax and unknown names.
+    // Each param, and whether it is secret.
+    let param_secret: HashMap<&str, bool> = raw
+        .params
+        .iter()
+        .map(|p| (p.name.value.as_str(), p.secret))
+        .collect();
     v.templates(
         &raw.steps,
         order.as_deref(),
         &needs,
         &vars,
-        &param_names,
+        &param_secret,
         &shells,
     );
 
@@ -136,6 +145,7 @@ pub fn validate(
         steps,
         order,
         alert,
+        groups: Groups::default(),
     })
 }
 
@@ -166,6 +176,11 @@ fn finish_step(s: RawStep, need_indices: Vec<usize>, shell: Shell, lines: &LineI
         rollback: s.rollback.map(|r| r.text),
         milestone: s.milestone.map(|(m, _)| m),
         shell,
+        fleet: s.hosts.map(|h| Fleet {
+            hosts: h.value.into_iter().map(|t| t.text).collect(),
+            batch: s.batch.map(|b| b.value),
+            max_failed: s.max_failed.map_or(Share::Count(0), |m| m.value),
+        }),
         line: lines.line(s.header.start),
     }
 }
@@ -460,6 +475,71 @@ impl Validator<'_> {
         self.milestones(steps);
     }
 
+    /// Steps with `hosts`: only automated ones; `batch` and `max_failed` only with `hosts`;
+    /// literal host names and groups checked; `host` not taken by a param or a variable.
+    fn fleets(&mut self, raw: &RawRunbook, groups: Option<&Groups>) {
+        for s in &raw.steps {
+            let id = &s.id.value;
+            match &s.hosts {
+                Some(h) if s.run.is_none() => self.err_help(
+                    h.span.clone(),
+                    format!("`hosts` applies only to `run` steps, and step `{id}` is manual"),
+                    "a person does a manual step once; list the hosts in its instructions",
+                ),
+                Some(h) => {
+                    for site in &h.value {
+                        super::hosts::check_literal(
+                            &site.text,
+                            site.span.clone(),
+                            site.verbatim_at,
+                            groups,
+                            self.diags,
+                        );
+                    }
+                }
+                None => {
+                    for (key, l) in [("batch", &s.batch), ("max_failed", &s.max_failed)] {
+                        if let Some(l) = l {
+                            self.err_help(
+                                l.span.clone(),
+                                format!("step `{id}` sets `{key}` but has no `hosts`"),
+                                "add hosts = [...] to run the step on each host, or remove it",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !raw.steps.iter().any(|s| s.hosts.is_some()) {
+            return;
+        }
+        let taken = raw
+            .params
+            .iter()
+            .map(|p| (&p.name, "param"))
+            .chain(
+                raw.steps
+                    .iter()
+                    .filter_map(|s| s.capture.as_ref().map(|c| (c, "capture"))),
+            )
+            .chain(
+                raw.steps
+                    .iter()
+                    .filter_map(|s| s.ask.as_ref().map(|a| (a, "ask"))),
+            );
+        for (l, what) in taken {
+            if l.value == HOST_VAR {
+                self.diags.push(
+                    Diagnostic::new(
+                        l.span.clone(),
+                        format!("{what} `{HOST_VAR}` would be hidden by the host name in steps with `hosts`"),
+                    )
+                    .with_help("choose another name"),
+                );
+            }
+        }
+    }
+
     /// Each milestone marks one instant of the incident, so at most one step may set it.
     fn milestones(&mut self, steps: &[RawStep]) {
         let mut seen: HashMap<&str, &str> = HashMap::new();
@@ -588,7 +668,7 @@ impl Validator<'_> {
         order: Option<&[usize]>,
         needs: &[Vec<usize>],
         vars: &[Provided],
-        params: &HashMap<&str, usize>,
+        params: &HashMap<&str, bool>,
         shells: &[Shell],
     ) {
         let var_index: HashMap<&str, usize> = vars
@@ -613,8 +693,12 @@ impl Validator<'_> {
                 .chain(&s.when)
                 .chain(&s.dir)
                 .chain(&s.rollback)
-                .chain(s.env.iter().map(|(_, t)| t));
+                .chain(s.env.iter().map(|(_, t)| t))
+                .chain(s.hosts.iter().flat_map(|h| &h.value));
             for site in sites {
+                // `{{host}}` is each host's name, in every template of a step with `hosts`
+                // but `hosts` itself.
+                let host_known = s.hosts.is_some() && site.field != "hosts";
                 let refs = match template::analyse_compiled(&site.text) {
                     Ok((tpl, refs)) => {
                         if site.field == "when" {
@@ -635,7 +719,24 @@ impl Validator<'_> {
                 };
                 for r in refs {
                     let name = r.name.as_str();
-                    if params.contains_key(name) || BUILTIN_VARS.contains(&name) {
+                    if site.field == "hosts" && params.get(name) == Some(&true) {
+                        self.err_help(
+                            at(site, r.offset, name.len()),
+                            format!("`hosts` uses the secret param `{name}`"),
+                            "host names are written to the log and shown on screen; they cannot be secret",
+                        );
+                    }
+                    if host_known && site.field != "when" && params.get(name) == Some(&true) {
+                        self.err_help(
+                            at(site, r.offset, name.len()),
+                            format!("a step with `hosts` cannot use the secret param `{name}`"),
+                            "its command goes to each host in ssh's command line, which every local user can read; use the secret in a local step, or keep it on the hosts (in a file the command reads)",
+                        );
+                    }
+                    if params.contains_key(name)
+                        || BUILTIN_VARS.contains(&name)
+                        || (host_known && name == HOST_VAR)
+                    {
                         continue;
                     }
                     let span = at(site, r.offset, name.len());
@@ -665,6 +766,12 @@ impl Validator<'_> {
                         }
                         None => {
                             let help = match self.suggest(name, known.iter().copied()) {
+                                _ if name == HOST_VAR && s.hosts.is_some() => {
+                                    "`hosts` is rendered once for the step, before any host is known".into()
+                                }
+                                _ if name == HOST_VAR => {
+                                    "`host` is set in steps with `hosts`, to each host's name".into()
+                                }
                                 Some(k) => format!("did you mean `{k}`?"),
                                 None => "define it under [params], or set it with `capture` or `ask` in an earlier step".into(),
                             };

@@ -8,6 +8,9 @@
 //! - quiet (`--quiet`): the run's start and end, failures with their last output,
 //!   warnings, what is left applied. Prompts are the prompter's, in every style.
 //!
+//! A fleet step is one spinner with its hosts' progress ([`fleet`]); its output lines are
+//! prefixed with the host.
+//!
 //! Step output goes to stdout (stderr for the step's stderr), everything else to stderr.
 //! While a prompt is on screen, output is held back (bounded) and counted on the prompt's
 //! status line; a failure elsewhere is shown at once.
@@ -15,6 +18,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+mod fleet;
 
 use super::board::{self, Shared};
 use super::spinners::Spinners;
@@ -67,6 +72,8 @@ pub(crate) struct Display {
     /// A rehearsal: its end says "finished", with the read-only checks that failed.
     rehearsal: bool,
     failed_checks: usize,
+    /// Fleet steps running now: their hosts' progress.
+    fleets: HashMap<String, fleet::Progress>,
 }
 
 impl Display {
@@ -93,6 +100,7 @@ impl Display {
             run: None,
             rehearsal: false,
             failed_checks: 0,
+            fleets: HashMap::new(),
         }
     }
 
@@ -161,7 +169,7 @@ impl Display {
 
     /// Step output (stdout to stdout, stderr to stderr), prefixed by the step id when
     /// several steps are running.
-    fn show_output(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
+    fn show_output(&mut self, step: &str, host: Option<&str>, stream: Stream, bytes: &[u8]) {
         if self.quiet() {
             let tail = self.tails.entry(step.to_string()).or_default();
             for l in String::from_utf8_lossy(bytes).lines() {
@@ -172,11 +180,16 @@ impl Display {
             }
             return;
         }
+        let bytes = self.prefixed(step, host, stream, bytes);
         if self.paused {
-            self.hold(step.to_string(), stream, bytes.to_vec());
+            self.hold(step.to_string(), stream, bytes);
             return;
         }
-        let bytes = self.prefixed(step, stream, bytes);
+        self.show_prefixed(step, stream, bytes);
+    }
+
+    /// Output already prefixed, on its way to the screen.
+    fn show_prefixed(&mut self, step: &str, stream: Stream, bytes: Vec<u8>) {
         if self.spinners.is_none() {
             return self.write_out(stream, &bytes);
         }
@@ -201,19 +214,31 @@ impl Display {
         }
     }
 
-    /// `[step] ` at the start of each line, for steps that run alongside others.
-    fn prefixed(&mut self, step: &str, stream: Stream, bytes: &[u8]) -> Vec<u8> {
-        let key = (step.to_string(), stream);
+    /// `[step] ` at the start of each line, for steps that run alongside others; `[host] `
+    /// (or `[step host] `) for a host of a fleet step.
+    fn prefixed(
+        &mut self,
+        step: &str,
+        host: Option<&str>,
+        stream: Stream,
+        bytes: &[u8],
+    ) -> Vec<u8> {
+        let key = (
+            host.map_or_else(|| step.to_string(), |h| format!("{step} {h}")),
+            stream,
+        );
         let mid = self.mid_line.contains(&key);
         if bytes.last() == Some(&b'\n') {
             self.mid_line.remove(&key);
         } else if !bytes.is_empty() {
             self.mid_line.insert(key);
         }
-        if !self.overlapped.contains(step) {
-            return bytes.to_vec();
-        }
-        let prefix = format!("[{step}] ");
+        let prefix = match host {
+            Some(h) if self.overlapped.contains(step) => format!("[{step} {h}] "),
+            Some(h) => format!("[{h}] "),
+            None if self.overlapped.contains(step) => format!("[{step}] "),
+            None => return bytes.to_vec(),
+        };
         let mut out = Vec::with_capacity(bytes.len() + 16);
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
             if n > 0 || !mid {
@@ -286,7 +311,7 @@ impl Display {
             } else if text.is_empty() {
                 self.end_partial(&step);
             } else {
-                self.show_output(&step, stream, &text);
+                self.show_prefixed(&step, stream, text);
             }
         }
         if self.dropped_bytes > 0 {
@@ -336,6 +361,12 @@ impl Display {
                 }
             }
             Event::StepStarted {
+                host: Some(host),
+                step,
+                command,
+                ..
+            } => self.host_started(step, host, command.as_deref()),
+            Event::StepStarted {
                 step,
                 command,
                 phase,
@@ -344,7 +375,17 @@ impl Display {
                 last_attempt,
                 timeout_ms,
                 instructions,
+                hosts,
+                host: None,
             } => {
+                if let Some(hosts) = hosts {
+                    let mut p = fleet::Progress::new(hosts.len());
+                    p.label = match phase {
+                        Phase::Rollback => format!("rolling back {step}"),
+                        Phase::Run => step.clone(),
+                    };
+                    self.fleets.insert(step.clone(), p);
+                }
                 if *kind == Kind::Manual {
                     if let Some(text) = instructions {
                         self.instructions.insert(step.clone(), text.clone());
@@ -371,6 +412,26 @@ impl Display {
             }
             Event::StepOutput { .. } | Event::StepSpawned { .. } => {}
             Event::StepFinished {
+                host: Some(host),
+                step,
+                status,
+                duration_ms,
+                exit_code,
+                reason,
+                attempts,
+                ..
+            } => self.host_finished(
+                step,
+                host,
+                fleet::HostEnd {
+                    status: *status,
+                    duration_ms: *duration_ms,
+                    attempts: *attempts,
+                    exit_code: *exit_code,
+                    reason: reason.as_deref(),
+                },
+            ),
+            Event::StepFinished {
                 step,
                 status,
                 duration_ms,
@@ -380,6 +441,8 @@ impl Display {
                 response,
                 reason,
                 kind,
+                host_counts,
+                host: None,
             } => {
                 self.running.remove(step);
                 self.overlapped.remove(step);
@@ -396,14 +459,7 @@ impl Display {
                 if self.rehearsal && matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
                     self.failed_checks += 1;
                 }
-                let (mark, tone) = match status {
-                    StepStatus::Succeeded => ("ok", Tone::Good),
-                    StepStatus::Failed => ("FAILED", Tone::Bad),
-                    StepStatus::TimedOut => ("TIMED OUT", Tone::Bad),
-                    StepStatus::Skipped => ("skipped", Tone::Caution),
-                    StepStatus::DryRun => ("dry run", Tone::Rehearsal),
-                    StepStatus::Aborted => ("aborted", Tone::Bad),
-                };
+                let (mark, tone) = mark(*status);
                 let mut text = format!("  {} {step}", self.paint(tone, mark));
                 if *phase == Phase::Rollback {
                     text.push_str(" (rollback)");
@@ -424,7 +480,16 @@ impl Display {
                 if let Some(n) = &response.note {
                     text.push_str(&format!(" (note: {n})"));
                 }
-                let bad = matches!(status, StepStatus::Failed | StepStatus::TimedOut);
+                self.fleets.remove(step);
+                if let Some(c) = host_counts {
+                    text.push_str(&format!(
+                        "\n     {} host{}: {}",
+                        c.total(),
+                        if c.total() == 1 { "" } else { "s" },
+                        c.text()
+                    ));
+                }
+                let bad = status.is_failure();
                 let tail = self.tails.remove(step).unwrap_or_default();
                 if bad {
                     if self.quiet() && !tail.is_empty() {
@@ -495,11 +560,16 @@ impl Display {
                 attempt,
                 reason,
                 delay_ms,
+                host,
                 ..
             } => {
                 if !self.quiet() {
+                    let on = host
+                        .as_ref()
+                        .map(|h| format!(" on {h}"))
+                        .unwrap_or_default();
                     self.line(&format!(
-                        "  {step} attempt {attempt} {reason}; retrying in {}",
+                        "  {step}{on} attempt {attempt} {reason}; retrying in {}",
                         humantime::format_duration(Duration::from_millis(*delay_ms))
                     ));
                 }
@@ -574,10 +644,11 @@ impl Display {
         };
         let first = self.shown.insert((step.to_string(), phase));
         if let Some(s) = &mut self.spinners {
-            let what = if of.is_empty() {
-                name.clone()
-            } else {
-                format!("{name}  {of},")
+            let what = match self.fleets.get(step) {
+                // A fleet step's spinner counts its hosts; each host's time is its own.
+                Some(p) => p.message(),
+                None if of.is_empty() => name.clone(),
+                None => format!("{name}  {of},"),
             };
             s.start(step, what, timeout);
         }
@@ -624,6 +695,19 @@ fn detected_line(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono:
     )
 }
 
+/// The word a step's (or a host's) end is shown with, and its colour.
+fn mark(status: StepStatus) -> (&'static str, Tone) {
+    match status {
+        StepStatus::Succeeded => ("ok", Tone::Good),
+        StepStatus::Failed => ("FAILED", Tone::Bad),
+        StepStatus::TimedOut => ("TIMED OUT", Tone::Bad),
+        StepStatus::Skipped => ("skipped", Tone::Caution),
+        StepStatus::DryRun => ("dry run", Tone::Rehearsal),
+        StepStatus::Aborted => ("aborted", Tone::Bad),
+        StepStatus::Unreachable => ("UNREACHABLE", Tone::Bad),
+    }
+}
+
 impl Sink for Display {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
         self.show(&super::visible::sanitized(event));
@@ -631,7 +715,7 @@ impl Sink for Display {
     }
 
     fn output(&mut self, out: &Output<'_>) -> std::io::Result<()> {
-        self.show_output(out.step, out.stream, out.bytes);
+        self.show_output(out.step, out.host, out.stream, out.bytes);
         Ok(())
     }
 }

@@ -90,6 +90,13 @@ impl Spinners {
         }
     }
 
+    /// What the spinner of `step` says before its clock (a fleet step's host counts).
+    pub(crate) fn relabel(&self, step: &str, what: String) {
+        if let Some(bar) = self.bars.get(step) {
+            bar.set_prefix(what);
+        }
+    }
+
     pub(crate) fn end(&mut self, step: &str) {
         if let Some(bar) = self.bars.remove(step) {
             bar.finish_and_clear();

@@ -6,9 +6,11 @@
 //!
 //! - `steps.rs`: starting steps (`when`, confirm, rendering, tasks) and their ends;
 //! - `prompts.rs`: the questions, one at a time, and what the answers do;
-//! - `rollback.rs`: undoing succeeded steps after a failed run.
+//! - `rollback.rs`: undoing succeeded steps after a failed run;
+//! - `fleet.rs`: steps with `hosts`, run on each host through ssh.
 
 mod diagnose;
+mod fleet;
 mod interrupt;
 mod prompts;
 mod rollback;
@@ -147,6 +149,8 @@ pub(crate) struct Executor {
     run_start: Instant,
     /// Time the run had already taken before this process (a resumed run).
     earlier: Duration,
+    /// Steps with `hosts`: how each host ended, and the run's ssh connections.
+    fleets: fleet::Fleets,
 }
 
 impl Executor {
@@ -193,6 +197,7 @@ impl Executor {
             cancel: watch::channel(Cancel::None).0,
             run_start: Instant::now(),
             earlier: Duration::ZERO,
+            fleets: fleet::Fleets::default(),
         };
         (executor, seed)
     }
@@ -336,7 +341,9 @@ impl Executor {
                 result,
             } => {
                 self.schedule.task_ended();
-                if phase == Phase::Run {
+                if phase == Phase::Run && self.rb.steps[step].is_fleet() {
+                    self.fleet_done(step, result);
+                } else if phase == Phase::Run {
                     self.task_done(step, result);
                 }
             }
@@ -365,8 +372,13 @@ impl Executor {
         for (i, status) in seed.done {
             self.schedule.finish(i, status);
         }
+        self.fleet_resume(seed.fleet);
         for u in seed.undecided {
             let i = u.step;
+            // A fleet step puts its hosts in doubt to the operator one by one.
+            if u.kind == PromptKind::InDoubt && self.fleet_in_doubt(i) {
+                continue;
+            }
             self.schedule.queue(i);
             self.prompts.push_back((u.kind, i));
             // It started before: its `when` was true then.
@@ -438,6 +450,8 @@ impl Executor {
             phase,
             response: e.response,
             reason: e.reason,
+            host: None,
+            host_counts: self.fleets.counts(i, phase),
         };
         self.emit(event);
     }

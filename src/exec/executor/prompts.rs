@@ -62,7 +62,11 @@ impl Executor {
     fn question(&mut self, kind: PromptKind, i: usize) -> Option<Question> {
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];
+        if kind == PromptKind::InDoubt && step.is_fleet() {
+            return self.fleet_question(i);
+        }
         let command = |this: &Self| match &step.action {
+            Action::Run(_) if step.is_fleet() => this.fleet_preview(i, Phase::Run),
             Action::Run(r) => this
                 .renderer
                 .shell(r, &this.data())
@@ -146,6 +150,8 @@ impl Executor {
             last_attempt: None,
             timeout_ms: None,
             instructions: Some(instructions),
+            host: None,
+            hosts: None,
         });
     }
 
@@ -382,6 +388,9 @@ impl Executor {
 
     /// A step the log does not settle (in doubt, or stopped before the resume).
     fn answer_undecided(&mut self, i: usize, v: Verdict, reply: &Reply, waited: Duration) {
+        if self.rb.steps[i].is_fleet() && self.progress[i].undecided.is_none() {
+            return self.fleet_answer_in_doubt(i, v, reply, waited);
+        }
         let response = self.response(reply, waited);
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];

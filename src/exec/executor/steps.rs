@@ -106,6 +106,10 @@ impl Executor {
     /// Renders a `when`; in a dry run, one that reads a value no command produced is taken
     /// as true (it is decided at run time).
     fn decide_when(&mut self, i: usize, when: &str) -> Result<bool, String> {
+        // A step with `hosts` decides it for each host (`{{host}}` is set then).
+        if self.rb.steps[i].is_fleet() {
+            return Ok(true);
+        }
         if self.opts.dry_run
             && let Ok(refs) = template::analyse(when)
             && refs.iter().any(|r| {
@@ -140,6 +144,20 @@ impl Executor {
 
     /// The command, environment and directory of a step (or of its rollback), rendered.
     pub(super) fn render(&self, step: &Step, phase: Phase) -> Result<Spec, String> {
+        // A step with `hosts` renders for each host when it starts; this is what it shows.
+        if let Some(i) = step
+            .fleet
+            .as_ref()
+            .and_then(|_| self.rb.steps.iter().position(|s| s.id == step.id))
+        {
+            return Ok(Spec {
+                shell: step.shell.argv.clone(),
+                command: self.fleet_preview(i, phase),
+                env: Vec::new(),
+                dir: None,
+                timeout: step.timeout,
+            });
+        }
         let data = self.data();
         let text = match (phase, &step.action) {
             (Phase::Rollback, _) => step.rollback.as_deref().unwrap_or_default(),
@@ -172,6 +190,9 @@ impl Executor {
     /// Renders an automated step (or its rollback) and starts it as a task; an error is a
     /// command that could not be rendered, and nothing started.
     pub(super) fn start_auto(&mut self, i: usize, phase: Phase) -> Result<(), String> {
+        if self.rb.steps[i].is_fleet() {
+            return self.start_fleet(i, phase);
+        }
         let rb = Arc::clone(&self.rb);
         let step = &rb.steps[i];
         let spec = self.render(step, phase)?;

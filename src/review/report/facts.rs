@@ -213,6 +213,7 @@ pub(super) fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         note: None,
         reason: None,
         details: String::new(),
+        hosts: None,
     };
     let mut timeline = Vec::new();
     if let Some(d) = run.detected_at {
@@ -267,6 +268,14 @@ pub(super) fn timeline(facts: &Facts) -> Vec<TimelineRow> {
         r.note.clone_from(&s.response.note);
         r.reason.clone_from(&s.reason);
         r.details = details(s);
+        r.hosts = crate::review::hosts::of(s);
+        if let Some(h) = &r.hosts {
+            r.details = [h.headline(), std::mem::take(&mut r.details)]
+                .into_iter()
+                .filter(|d| !d.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
         timeline.push(r);
         if !rollback {
             for m in run.milestones.iter().filter(|m| m.step == s.step) {
@@ -305,23 +314,40 @@ pub(super) fn timeline(facts: &Facts) -> Vec<TimelineRow> {
     timeline
 }
 
+/// Hosts of a fleet step whose last output the report shows (the first that failed).
+const FAILED_HOSTS_SHOWN: usize = 3;
+
 pub(super) fn failed_output(run: &Run) -> Vec<FailedOutput> {
-    run.steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.status,
-                Some(StepStatus::Failed | StepStatus::TimedOut) | None
-            ) && !s.output_tail.is_empty()
-        })
-        .map(|s| FailedOutput {
-            step: s.label(),
-            status: step_status(s.status).to_string(),
-            lines: s.output_tail.clone(),
-            text: s.output_tail.join("\n"),
-            truncated_bytes: s.truncated_bytes,
-        })
-        .collect()
+    let mut out = Vec::new();
+    for s in &run.steps {
+        let failed = matches!(
+            s.status,
+            Some(StepStatus::Failed | StepStatus::TimedOut) | None
+        );
+        if failed && !s.output_tail.is_empty() {
+            out.push(FailedOutput {
+                step: s.label(),
+                status: step_status(s.status).to_string(),
+                lines: s.output_tail.clone(),
+                text: s.output_tail.join("\n"),
+                truncated_bytes: s.truncated_bytes,
+            });
+        }
+        let hosts = s
+            .hosts
+            .iter()
+            .filter(|h| h.status.is_some_and(StepStatus::is_failure) && !h.output_tail.is_empty());
+        for h in hosts.take(FAILED_HOSTS_SHOWN) {
+            out.push(FailedOutput {
+                step: format!("{} on {}", s.label(), h.host.as_deref().unwrap_or_default()),
+                status: step_status(h.status).to_string(),
+                lines: h.output_tail.clone(),
+                text: h.output_tail.join("\n"),
+                truncated_bytes: h.truncated_bytes,
+            });
+        }
+    }
+    out
 }
 
 /// The steps that changed things: done manual steps and succeeded automated steps that

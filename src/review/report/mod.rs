@@ -287,6 +287,10 @@ struct TimelineRow {
     reason: Option<String>,
     /// answer, value, note and reason in one line, for a table cell.
     details: String,
+    /// A fleet step: its hosts by status, those that failed or were unreachable, the
+    /// slowest, and every host (absent for other rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hosts: Option<crate::review::hosts::Hosts>,
 }
 
 #[derive(Debug, Serialize)]

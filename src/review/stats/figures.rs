@@ -33,6 +33,9 @@ pub(super) struct Stats {
     /// service's incidents may be handled by several runbooks.
     pub(super) between_incidents_by_service: Vec<ServiceIncidents>,
     pub(super) steps: Vec<StepStats>,
+    /// Steps with `hosts`: hosts that fail and hosts that are slow (absent without any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) fleet_steps: Vec<super::fleet::FleetStats>,
     pub(super) human_time: HumanTime,
     pub(super) rehearsal: Vec<Rehearsal>,
     pub(super) error_budget: Option<ErrorBudget>,
@@ -250,6 +253,7 @@ pub(super) fn compute(all: &[Run], q: &Query, log_dir: &Path, now: DateTime<Utc>
         between_incidents: between_incidents(&live),
         between_incidents_by_service: by_service(&live),
         steps: steps(&live),
+        fleet_steps: super::fleet::compute(&live),
         human_time: human_time(&live),
         // A diagnostic rehearsal asks no one: its time says nothing of a drill's.
         rehearsal: rehearsal(

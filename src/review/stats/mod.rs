@@ -11,6 +11,7 @@
 
 mod engage;
 mod figures;
+mod fleet;
 mod render;
 
 use std::path::Path;

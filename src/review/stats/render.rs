@@ -192,6 +192,8 @@ pub(super) fn render(s: &Stats) -> String {
         out.push_str(&indented_table(&rows));
     }
 
+    super::fleet::render(&mut out, &s.fleet_steps);
+
     let h = &s.human_time;
     out.push_str("\nHuman time (live runs)\n");
     match h.share {
