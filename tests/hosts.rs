@@ -162,3 +162,26 @@ fn hosts_cannot_come_from_a_secret_and_show_names_the_fleet_settings() {
         .stdout_has("on hosts web-1 @web, batch 25%, max_failed 1")
         .run();
 }
+
+#[test]
+fn a_secret_in_a_fleet_steps_command_is_refused_by_check() {
+    let text = r#"[runbook]
+title = "T"
+
+[params.token]
+secret = true
+default = "s3cr3t-value"
+
+[[step]]
+id = "deploy"
+hosts = ["web-1", "web-2"]
+run = "curl -H {{token}} localhost/reload"
+"#;
+    crate::test::Test::new()
+        .runbook("x", text)
+        .args(&["check", "x"])
+        .status(2)
+        .stderr_has("error: a step with `hosts` cannot use the secret param `token`")
+        .stderr_has("ssh's command line")
+        .run();
+}
