@@ -284,168 +284,300 @@ pub struct Response {
     pub captured: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The name of every event this version knows, as the log writes it.
+pub(crate) const EVENT_NAMES: &[&str] = &[
+    "run_started",
+    "step_started",
+    "step_spawned",
+    "step_output",
+    "step_finished",
+    "step_retrying",
+    "prompt_opened",
+    "prompt_closed",
+    "notice",
+    "not_rolled_back",
+    "milestone",
+    "run_resumed",
+    "run_finished",
+];
+
+impl Event {
+    /// The event named `name`, read from `d` (a map of its fields; others are ignored).
+    pub(crate) fn named<'de, D: serde::Deserializer<'de>>(
+        name: &str,
+        d: D,
+    ) -> Result<Event, D::Error> {
+        Ok(match name {
+            "run_started" => Event::RunStarted(RunStarted::deserialize(d)?),
+            "step_started" => Event::StepStarted(StepStarted::deserialize(d)?),
+            "step_spawned" => Event::StepSpawned(StepSpawned::deserialize(d)?),
+            "step_output" => Event::StepOutput(StepOutput::deserialize(d)?),
+            "step_finished" => Event::StepFinished(StepFinished::deserialize(d)?),
+            "step_retrying" => Event::StepRetrying(StepRetrying::deserialize(d)?),
+            "prompt_opened" => Event::PromptOpened(PromptOpened::deserialize(d)?),
+            "prompt_closed" => Event::PromptClosed(PromptClosed::deserialize(d)?),
+            "notice" => Event::Notice(Notice::deserialize(d)?),
+            "not_rolled_back" => Event::NotRolledBack(NotRolledBack::deserialize(d)?),
+            "milestone" => Event::Milestone(Milestone::deserialize(d)?),
+            "run_resumed" => Event::RunResumed(RunResumed::deserialize(d)?),
+            "run_finished" => Event::RunFinished(RunFinished::deserialize(d)?),
+            other => {
+                return Err(serde::de::Error::unknown_variant(other, EVENT_NAMES));
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    /// Reads `"event"` (after `"ts"`, which the writer puts first), then the named event's
+    /// fields straight from the rest of the object: no line is buffered. An object with
+    /// other fields before `"event"` is refused here; `log::reader` reads it the slow way.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Event;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object whose \"event\" names it, before its other fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Event, A::Error> {
+                use serde::de::Error;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "event" => {
+                            let name: std::borrow::Cow<'de, str> = map.next_value()?;
+                            let rest = serde::de::value::MapAccessDeserializer::new(map);
+                            return Event::named(&name, rest);
+                        }
+                        "ts" => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                        other => {
+                            return Err(A::Error::custom(format!("`{other}` before \"event\"")));
+                        }
+                    }
+                }
+                Err(A::Error::missing_field("event"))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// A fact of a run: one line of the log. Serialised as its struct's fields with `"event"`
+/// naming it (`{"event":"step_started","step":...}`); read back by [`Event::from_line`]'s
+/// dispatch, which deserialises the named struct directly (an internally tagged enum would
+/// buffer every line first).
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    RunStarted {
-        schema_version: u32,
-        run_id: String,
-        runbook: String,
-        runbook_path: String,
-        runbook_sha256: String,
-        title: String,
-        mode: Mode,
-        params: serde_json::Map<String, serde_json::Value>,
-        operator: String,
-        host: String,
-        incident: Option<String>,
-        detected_at: Option<String>,
-        version: String,
-        log_path: String,
-        /// Absent in logs written before options were recorded.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        options: Option<RunOptions>,
-        /// The alert the run responds to (`exec --alert`, `--alert-file`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        alert: Option<Box<AlertRecord>>,
-        /// A diagnostic rehearsal (`exec --diagnose`, started by `runbook serve`): read-only
-        /// steps only, nobody asked, manual steps recorded as waiting.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        diagnostic: bool,
-        /// The runbook's `service`, else the alert's `service` label.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        service: Option<String>,
-        /// Every step id in run order: a review lists the steps the run never reached.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        steps: Vec<String>,
-        /// The run's `timeout` in ms, counted from this record (the display's deadline).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout_ms: Option<u64>,
-    },
-    StepStarted {
-        step: String,
-        kind: Kind,
-        attempt: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        command: Option<String>,
-        phase: Phase,
-        /// The last attempt this start may lead to (its `retries` allow), when above 1.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_attempt: Option<u32>,
-        /// The step's `timeout` in ms, for each attempt.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout_ms: Option<u64>,
-        /// A manual step's instructions as rendered (secrets as `***`): what the person read.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instructions: Option<String>,
-        /// A fleet step on one host: the host.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-        /// A fleet step itself: the hosts it runs on, in order.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hosts: Option<Vec<String>>,
-    },
+    RunStarted(RunStarted),
+    StepStarted(StepStarted),
     /// The step's process group exists: where to find it if the executor dies. Written
     /// right after the spawn (`step_started` is on disk before it).
-    StepSpawned {
-        step: String,
-        attempt: u32,
-        phase: Phase,
-        /// Process group id (the shell's pid).
-        pgid: u32,
-        /// The shell's start time, in clock ticks since boot (`/proc/PID/stat`), to tell it
-        /// from a later process that reuses the id.
-        start_ticks: u64,
-        /// The kernel's boot id: after a reboot nothing of the run survives.
-        boot_id: String,
-    },
-    StepOutput {
-        step: String,
-        stream: Stream,
-        text: String,
-        phase: Phase,
-        /// Set on the one marker written when the per-step cap is reached at the end.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        truncated_bytes: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-    },
-    StepFinished {
-        step: String,
-        kind: Kind,
-        status: StepStatus,
-        duration_ms: u64,
-        attempts: u32,
-        exit_code: Option<i32>,
-        phase: Phase,
-        #[serde(flatten)]
-        response: Response,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        /// A fleet step on one host: the host.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-        /// A fleet step itself: its hosts by how they ended.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host_counts: Option<HostCounts>,
-    },
+    StepSpawned(StepSpawned),
+    StepOutput(StepOutput),
+    StepFinished(StepFinished),
     /// An attempt failed and another follows after `delay_ms`.
-    StepRetrying {
-        step: String,
-        attempt: u32,
-        reason: String,
-        delay_ms: u64,
-        phase: Phase,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-    },
+    StepRetrying(StepRetrying),
     /// A question is on screen; only one at a time.
-    PromptOpened {
-        /// Absent for a question about the whole run (`interrupt`).
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        step: String,
-        prompt: PromptKind,
-    },
+    PromptOpened(PromptOpened),
     /// The question was answered, or taken back (`answer` absent).
-    PromptClosed {
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        step: String,
-        prompt: PromptKind,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        answer: Option<Answer>,
-        shown_ms: u64,
-    },
+    PromptClosed(PromptClosed),
     /// Something the operator should know that is not a step's start or end.
-    Notice {
-        level: Level,
-        text: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        step: Option<String>,
-    },
+    Notice(Notice),
     /// The run ends with these changes still applied (newest first): undo them by hand.
-    NotRolledBack {
-        steps: Vec<PendingRollback>,
-    },
-    Milestone {
-        name: String,
-        step: String,
-    },
-    RunResumed {
-        run_id: String,
-        operator: String,
-        /// `--from STEP`: this step and everything after it run again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        from: Option<String>,
-        /// The run's `timeout` in ms, counted anew from this record.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout_ms: Option<u64>,
-    },
-    RunFinished {
-        status: RunStatus,
-        duration_ms: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
+    NotRolledBack(NotRolledBack),
+    Milestone(Milestone),
+    RunResumed(RunResumed),
+    RunFinished(RunFinished),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub runbook: String,
+    pub runbook_path: String,
+    pub runbook_sha256: String,
+    pub title: String,
+    pub mode: Mode,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub operator: String,
+    pub host: String,
+    pub incident: Option<String>,
+    pub detected_at: Option<String>,
+    pub version: String,
+    pub log_path: String,
+    /// Absent in logs written before options were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<RunOptions>,
+    /// The alert the run responds to (`exec --alert`, `--alert-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<Box<AlertRecord>>,
+    /// A diagnostic rehearsal (`exec --diagnose`, started by `runbook serve`): read-only
+    /// steps only, nobody asked, manual steps recorded as waiting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diagnostic: bool,
+    /// The runbook's `service`, else the alert's `service` label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Every step id in run order: a review lists the steps the run never reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// The run's `timeout` in ms, counted from this record (the display's deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepStarted {
+    pub step: String,
+    pub kind: Kind,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    pub phase: Phase,
+    /// The last attempt this start may lead to (its `retries` allow), when above 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<u32>,
+    /// The step's `timeout` in ms, for each attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// A manual step's instructions as rendered (secrets as `***`): what the person read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// A fleet step on one host: the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A fleet step itself: the hosts it runs on, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<String>>,
+}
+
+/// The step's process group exists: where to find it if the executor dies. Written
+/// right after the spawn (`step_started` is on disk before it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSpawned {
+    pub step: String,
+    pub attempt: u32,
+    pub phase: Phase,
+    /// Process group id (the shell's pid).
+    pub pgid: u32,
+    /// The shell's start time, in clock ticks since boot (`/proc/PID/stat`), to tell it
+    /// from a later process that reuses the id.
+    pub start_ticks: u64,
+    /// The kernel's boot id: after a reboot nothing of the run survives.
+    pub boot_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepOutput {
+    pub step: String,
+    pub stream: Stream,
+    pub text: String,
+    pub phase: Phase,
+    /// Set on the one marker written when the per-step cap is reached at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepFinished {
+    pub step: String,
+    pub kind: Kind,
+    pub status: StepStatus,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    pub exit_code: Option<i32>,
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub response: Response,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A fleet step on one host: the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A fleet step itself: its hosts by how they ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_counts: Option<HostCounts>,
+}
+
+/// An attempt failed and another follows after `delay_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRetrying {
+    pub step: String,
+    pub attempt: u32,
+    pub reason: String,
+    pub delay_ms: u64,
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// A question is on screen; only one at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromptOpened {
+    /// Absent for a question about the whole run (`interrupt`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step: String,
+    pub prompt: PromptKind,
+}
+
+/// The question was answered, or taken back (`answer` absent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromptClosed {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub step: String,
+    pub prompt: PromptKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    pub shown_ms: u64,
+}
+
+/// Something the operator should know that is not a step's start or end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notice {
+    pub level: Level,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+/// The run ends with these changes still applied (newest first): undo them by hand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotRolledBack {
+    pub steps: Vec<PendingRollback>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Milestone {
+    pub name: String,
+    pub step: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResumed {
+    pub run_id: String,
+    pub operator: String,
+    /// `--from STEP`: this step and everything after it run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The run's `timeout` in ms, counted anew from this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFinished {
+    pub status: RunStatus,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The alert a run responds to, as `run_started` records it (spec §4).

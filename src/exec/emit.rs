@@ -2,6 +2,7 @@
 //! and every piece of step output to [`Emitter::output`]. Each goes to the durable log
 //! first, then to the display; both are [`Sink`]s. Nothing in `exec/` prints.
 
+use crate::event as ev;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -72,11 +73,11 @@ impl Emitter {
 
     /// Shows a notice. It is logged too, like every event.
     pub(crate) fn notice(&self, level: Level, step: Option<&str>, text: String) {
-        let _ = self.emit(&Event::Notice {
+        let _ = self.emit(&Event::Notice(ev::Notice {
             level,
             text,
             step: step.map(str::to_string),
-        });
+        }));
     }
 
     /// Why the log stopped being written, if it did.
@@ -101,7 +102,7 @@ impl Sinks {
                 let failed = LogFailed(e.to_string());
                 self.failed = Some(failed.clone());
                 // Said once, on the display only: the log is what failed.
-                let _ = self.display.event(&Event::Notice {
+                let _ = self.display.event(&Event::Notice(ev::Notice {
                     level: Level::Error,
                     text: format!(
                         "{failed}; {} is not recorded. No new step starts; the run stops \
@@ -110,7 +111,7 @@ impl Sinks {
                         what()
                     ),
                     step: None,
-                });
+                }));
                 Err(failed)
             }
         }
@@ -120,22 +121,29 @@ impl Sinks {
 /// What a record says, in a few words: what is lost if it cannot be written.
 fn what(event: &Event) -> String {
     match event {
-        Event::RunStarted { .. } => "the start of the run".into(),
-        Event::StepStarted { step, .. } => format!("the start of step {step}"),
-        Event::StepOutput { step, .. } => format!("output of step {step}"),
-        Event::StepSpawned { step, .. } => format!("the process group of step {step}"),
-        Event::StepFinished { step, status, .. } => {
+        Event::RunStarted(ev::RunStarted { .. }) => "the start of the run".into(),
+        Event::StepStarted(ev::StepStarted { step, .. }) => format!("the start of step {step}"),
+        Event::StepOutput(ev::StepOutput { step, .. }) => format!("output of step {step}"),
+        Event::StepSpawned(ev::StepSpawned { step, .. }) => {
+            format!("the process group of step {step}")
+        }
+        Event::StepFinished(ev::StepFinished { step, status, .. }) => {
             format!("the end of step {step} ({})", status.as_str())
         }
-        Event::StepRetrying { step, .. } => format!("a retry of step {step}"),
-        Event::PromptOpened { step, .. } | Event::PromptClosed { step, .. } => {
+        Event::StepRetrying(ev::StepRetrying { step, .. }) => format!("a retry of step {step}"),
+        Event::PromptOpened(ev::PromptOpened { step, .. })
+        | Event::PromptClosed(ev::PromptClosed { step, .. }) => {
             format!("a prompt for step {step}")
         }
-        Event::Notice { .. } => "a notice".into(),
-        Event::NotRolledBack { .. } => "the list of changes not rolled back".into(),
-        Event::Milestone { name, .. } => format!("the milestone {name}"),
-        Event::RunResumed { .. } => "the resumption of the run".into(),
-        Event::RunFinished { status, .. } => format!("the end of the run ({})", status.as_str()),
+        Event::Notice(ev::Notice { .. }) => "a notice".into(),
+        Event::NotRolledBack(ev::NotRolledBack { .. }) => {
+            "the list of changes not rolled back".into()
+        }
+        Event::Milestone(ev::Milestone { name, .. }) => format!("the milestone {name}"),
+        Event::RunResumed(ev::RunResumed { .. }) => "the resumption of the run".into(),
+        Event::RunFinished(ev::RunFinished { status, .. }) => {
+            format!("the end of the run ({})", status.as_str())
+        }
     }
 }
 
@@ -167,10 +175,10 @@ pub(crate) mod tests {
     }
 
     fn milestone() -> Event {
-        Event::Milestone {
+        Event::Milestone(ev::Milestone {
             name: "mitigated".into(),
             step: "a".into(),
-        }
+        })
     }
 
     #[test]
@@ -190,10 +198,10 @@ pub(crate) mod tests {
             .filter(|e| {
                 matches!(
                     e,
-                    Event::Notice {
+                    Event::Notice(ev::Notice {
                         level: Level::Error,
                         ..
-                    }
+                    })
                 )
             })
             .count();

@@ -21,6 +21,7 @@ mod signals;
 mod start_at;
 mod task;
 
+use crate::event as ev;
 use chrono::Utc;
 
 use crate::error::Error;
@@ -85,12 +86,12 @@ pub(crate) fn start(
                     }
                 }
             })?;
-            let first = Event::RunResumed {
+            let first = Event::RunResumed(ev::RunResumed {
                 run_id: opts.run_id.clone(),
                 operator: opts.operator.clone(),
                 from: prepared.from.clone(),
                 timeout_ms: prepared.rb.timeout.map(|t| t.as_millis() as u64),
-            };
+            });
             (log, first)
         }
     };
@@ -130,7 +131,7 @@ pub(crate) fn start(
 fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
     let rb = &prepared.rb;
     let opts = &prepared.opts;
-    Event::RunStarted {
+    Event::RunStarted(ev::RunStarted {
         schema_version: SCHEMA_VERSION,
         run_id: opts.run_id.clone(),
         runbook: rb.name.clone(),
@@ -161,7 +162,7 @@ fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
         }),
         steps: rb.order.iter().map(|&i| rb.steps[i].id.clone()).collect(),
         timeout_ms: rb.timeout.map(|t| t.as_millis() as u64),
-    }
+    })
 }
 
 fn host_name() -> String {

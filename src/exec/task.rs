@@ -2,6 +2,7 @@
 //! its way to the sinks (split into lines, masked), its capture, and the waits between
 //! retries. A task reports facts through the [`Emitter`] and its end as a [`TaskResult`].
 
+use crate::event as ev;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -95,7 +96,7 @@ impl Task {
 
     fn started_event(&self, attempt: u32, command: String) -> Event {
         let last = self.first_attempt + self.retries;
-        Event::StepStarted {
+        Event::StepStarted(ev::StepStarted {
             step: self.step.clone(),
             kind: Kind::Auto,
             attempt,
@@ -106,7 +107,7 @@ impl Task {
             instructions: None,
             host: None,
             hosts: None,
-        }
+        })
     }
 
     async fn attempts(
@@ -136,14 +137,14 @@ impl Task {
                 |pgid| {
                     // Where to find the step's processes if this process dies; not synced:
                     // resume also finds them by their environment.
-                    let _ = emitter.emit(&Event::StepSpawned {
+                    let _ = emitter.emit(&Event::StepSpawned(ev::StepSpawned {
                         step: self.step.clone(),
                         attempt,
                         phase: self.phase,
                         pgid,
                         start_ticks: super::orphans::start_ticks(pgid).unwrap_or_default(),
                         boot_id: super::orphans::boot_id(),
-                    });
+                    }));
                 },
                 |piece| match piece {
                     process::Piece::Data(stream, bytes) => {
@@ -177,7 +178,7 @@ impl Task {
                     reason,
                 };
             }
-            let _ = emitter.emit(&Event::StepRetrying {
+            let _ = emitter.emit(&Event::StepRetrying(ev::StepRetrying {
                 step: self.step.clone(),
                 attempt,
                 reason: reason
@@ -185,7 +186,7 @@ impl Task {
                 delay_ms: delay.as_millis() as u64,
                 phase: self.phase,
                 host: None,
-            });
+            }));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = cancel.changed() => {}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Event, SCHEMA_VERSION};
+use crate::event::{EVENT_NAMES, Event, SCHEMA_VERSION};
 
 /// One log, parsed.
 #[derive(Debug, Clone)]
@@ -33,29 +33,26 @@ pub(crate) enum ReadError {
     Newer { path: PathBuf, found: u64 },
 }
 
-/// The event names this version knows; lines with other names are skipped.
-const KNOWN: &[&str] = &[
-    "run_started",
-    "step_started",
-    "step_spawned",
-    "step_output",
-    "step_retrying",
-    "step_finished",
-    "prompt_opened",
-    "prompt_closed",
-    "notice",
-    "not_rolled_back",
-    "milestone",
-    "run_resumed",
-    "run_finished",
-];
+/// How much of a log to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Every record.
+    Full,
+    /// Every record but steps' output: what figures over many runs need (`stats`, `log
+    /// list`), at two thirds of the cost.
+    NoOutput,
+}
 
 pub(crate) fn read(path: &Path) -> Result<RunLog, ReadError> {
+    read_with(path, Detail::Full)
+}
+
+pub(crate) fn read_with(path: &Path, detail: Detail) -> Result<RunLog, ReadError> {
     let text = std::fs::read(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    parse(path, &text, detail)
 }
 
 /// The records of a log file: everything before the first zero byte (a run in progress,
@@ -67,7 +64,7 @@ pub(crate) fn records_of(bytes: &[u8]) -> &[u8] {
     }
 }
 
-pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
+pub(super) fn parse(path: &Path, bytes: &[u8], detail: Detail) -> Result<RunLog, ReadError> {
     let bytes = records_of(bytes);
     // Logs are UTF-8 (the writer escapes every string); check that fast, and fall back to
     // a lossy copy only for a damaged file.
@@ -81,6 +78,9 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
     let mut torn = false;
     let mut skipped_lines = Vec::new();
     for (n, line) in lines.iter().enumerate() {
+        if detail == Detail::NoOutput && is_output(line) {
+            continue;
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -123,18 +123,29 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<RunLog, ReadError> {
 
 /// Ok(None) for a well-formed line of an event this version does not know.
 fn parse_line(line: &str) -> Result<Option<(DateTime<Utc>, Event)>, ()> {
-    // The event is read straight from the line (its `ts` is a field no variant has, and
-    // is ignored): through a flattened wrapper, serde would buffer every line twice.
-    match serde_json::from_str::<Event>(line) {
-        Ok(event) => Ok(Some((timestamp_of(line).ok_or(())?, event))),
-        Err(_) => {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|_| ())?;
-            match v["event"].as_str() {
-                Some(name) if !KNOWN.contains(&name) => Ok(None),
-                _ => Err(()),
-            }
-        }
+    // The fast way: `"event"` right after `"ts"`, as the writer puts it; the event's own
+    // struct is then read straight from the line.
+    if let Ok(event) = serde_json::from_str::<Event>(line) {
+        return Ok(Some((timestamp_of(line).ok_or(())?, event)));
     }
+    // Fields in another order, an event this version does not know, or a broken line.
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|_| ())?;
+    let Some(name) = v["event"].as_str() else {
+        return Err(());
+    };
+    if !EVENT_NAMES.contains(&name) {
+        return Ok(None);
+    }
+    let event = Event::named(name, &v).map_err(|_| ())?;
+    Ok(Some((timestamp_of(line).ok_or(())?, event)))
+}
+
+/// Whether a line, as the writer writes it, is a step's output (`{"ts":"...","event":
+/// "step_output",`); a line in another shape is read in full.
+fn is_output(line: &str) -> bool {
+    const AT: usize = "{\"ts\":\"2026-11-26T03:12:00.123Z\",\"event\":\"".len();
+    line.get(AT..)
+        .is_some_and(|rest| rest.starts_with("step_output\""))
 }
 
 /// A line's `ts`. The writer puts it first, as `{"ts":"2026-11-26T03:12:00.123Z",`: that
@@ -269,7 +280,7 @@ mod tests {
             r#"{"ts":"2026-11-26T03:00:01.000Z","event":"from_the_future","x":1}"#,
             r#"{"ts":"2026-11-26T03:00:02.000Z","event":"step_sta"#
         );
-        let log = parse(Path::new("l.jsonl"), text.as_bytes()).unwrap();
+        let log = parse(Path::new("l.jsonl"), text.as_bytes(), Detail::Full).unwrap();
         assert_eq!(log.records.len(), 1);
         assert!(log.torn);
         assert!(log.skipped_lines.is_empty());
@@ -286,9 +297,32 @@ mod tests {
     }
 
     #[test]
+    fn lines_with_their_fields_in_any_order_are_read() {
+        let writer_order = r#"{"ts":"2026-11-26T03:00:01.000Z","event":"milestone","name":"mitigated","step":"a"}"#;
+        let other_order = r#"{"step":"a","name":"mitigated","ts":"2026-11-26T03:00:01.000Z","event":"milestone"}"#;
+        for line in [writer_order, other_order] {
+            let (_, e) = parse_line(line).unwrap().unwrap();
+            assert!(
+                matches!(&e, Event::Milestone(m) if m.name == "mitigated" && m.step == "a"),
+                "{e:?}"
+            );
+        }
+        let later = r#"{"ts":"2026-11-26T03:00:01.000Z","event":"later","x":1}"#;
+        assert!(
+            matches!(parse_line(later), Ok(None)),
+            "unknown events are skipped"
+        );
+        let broken = r#"{"ts":"2026-11-26T03:00:01.000Z","event":"milestone"}"#;
+        assert!(
+            parse_line(broken).is_err(),
+            "a known event without its fields is broken"
+        );
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let text = START.replace(r#""schema_version":1"#, r#""schema_version":9"#);
-        let err = parse(Path::new("l.jsonl"), text.as_bytes()).unwrap_err();
+        let err = parse(Path::new("l.jsonl"), text.as_bytes(), Detail::Full).unwrap_err();
         assert!(
             err.to_string().contains("newer runbook (log schema 9"),
             "{err}"

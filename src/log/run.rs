@@ -2,6 +2,7 @@
 //!
 //! It holds no more than the log does.
 
+use crate::event as ev;
 use chrono::{DateTime, Utc};
 
 use crate::event::{
@@ -178,11 +179,11 @@ impl StepRun {
 impl Run {
     /// Builds the run from its log's records, in order.
     pub(crate) fn from_log(log: &RunLog) -> Option<Run> {
-        let (ts, Event::RunStarted { .. }) = log.records.first()? else {
+        let (ts, Event::RunStarted(ev::RunStarted { .. })) = log.records.first()? else {
             return None;
         };
         let mut run = match &log.records[0].1 {
-            Event::RunStarted {
+            Event::RunStarted(ev::RunStarted {
                 run_id,
                 runbook,
                 runbook_path,
@@ -201,7 +202,7 @@ impl Run {
                 service,
                 steps,
                 ..
-            } => Run {
+            }) => Run {
                 run_id: run_id.clone(),
                 runbook: runbook.clone(),
                 title: title.clone(),
@@ -238,7 +239,7 @@ impl Run {
         };
         for (ts, event) in &log.records[1..] {
             match event {
-                Event::StepStarted {
+                Event::StepStarted(ev::StepStarted {
                     step,
                     kind,
                     attempt,
@@ -246,7 +247,7 @@ impl Run {
                     host,
                     hosts,
                     ..
-                } => {
+                }) => {
                     let s = run.step_mut(step, *phase, *kind, host.as_deref());
                     if let Some(hosts) = hosts {
                         s.planned_hosts.clone_from(hosts);
@@ -268,14 +269,14 @@ impl Run {
                     }
                     s.attempts = s.attempts.max(attempt.saturating_sub(s.attempt_base));
                 }
-                Event::StepOutput {
+                Event::StepOutput(ev::StepOutput {
                     step,
                     text,
                     phase,
                     truncated_bytes,
                     host,
                     ..
-                } => {
+                }) => {
                     let s = run.step_mut(step, *phase, Kind::Auto, host.as_deref());
                     s.truncated_bytes += truncated_bytes.unwrap_or(0);
                     let mut lines = text.lines();
@@ -292,7 +293,7 @@ impl Run {
                     let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
                     s.output_tail.drain(..excess);
                 }
-                Event::StepFinished {
+                Event::StepFinished(ev::StepFinished {
                     step,
                     kind,
                     status,
@@ -304,7 +305,7 @@ impl Run {
                     reason,
                     host,
                     host_counts,
-                } => {
+                }) => {
                     let s = run.step_mut(step, *phase, *kind, host.as_deref());
                     s.kind = *kind;
                     s.host_counts = *host_counts;
@@ -324,14 +325,14 @@ impl Run {
                         s.started = Some(*ts - chrono::Duration::milliseconds(*duration_ms as i64));
                     }
                 }
-                Event::StepSpawned {
+                Event::StepSpawned(ev::StepSpawned {
                     step,
                     attempt,
                     phase,
                     pgid,
                     start_ticks,
                     boot_id,
-                } => {
+                }) => {
                     let s = run.step_mut(step, *phase, Kind::Auto, None);
                     s.spawned = Some(Spawned {
                         attempt: *attempt,
@@ -340,34 +341,38 @@ impl Run {
                         boot_id: boot_id.clone(),
                     });
                 }
-                Event::NotRolledBack { steps } => run.not_rolled_back.clone_from(steps),
-                Event::Milestone { name, step } => run.milestones.push(MilestoneAt {
-                    name: name.clone(),
-                    step: step.clone(),
-                    at: *ts,
-                }),
-                Event::RunResumed { operator, .. } => {
+                Event::NotRolledBack(ev::NotRolledBack { steps }) => {
+                    run.not_rolled_back.clone_from(steps)
+                }
+                Event::Milestone(ev::Milestone { name, step }) => {
+                    run.milestones.push(MilestoneAt {
+                        name: name.clone(),
+                        step: step.clone(),
+                        at: *ts,
+                    })
+                }
+                Event::RunResumed(ev::RunResumed { operator, .. }) => {
                     run.resumed.push((*ts, operator.clone()));
                     // A resumed run is unfinished again until its new end.
                     run.status = None;
                     run.finished = None;
                     run.not_rolled_back.clear();
                 }
-                Event::RunFinished {
+                Event::RunFinished(ev::RunFinished {
                     status,
                     duration_ms,
                     reason,
-                } => {
+                }) => {
                     run.status = Some(*status);
                     run.finished = Some(*ts);
                     run.duration_ms = Some(*duration_ms);
                     run.reason.clone_from(reason);
                 }
-                Event::RunStarted { .. }
-                | Event::StepRetrying { .. }
-                | Event::PromptOpened { .. }
-                | Event::PromptClosed { .. }
-                | Event::Notice { .. } => {}
+                Event::RunStarted(ev::RunStarted { .. })
+                | Event::StepRetrying(ev::StepRetrying { .. })
+                | Event::PromptOpened(ev::PromptOpened { .. })
+                | Event::PromptClosed(ev::PromptClosed { .. })
+                | Event::Notice(ev::Notice { .. }) => {}
             }
         }
         Some(run)
@@ -481,7 +486,12 @@ mod tests {
             .chain(lines.iter().copied())
             .collect::<Vec<_>>()
             .join("\n");
-        let log = crate::log::reader::parse(Path::new("l.jsonl"), text.as_bytes()).unwrap();
+        let log = crate::log::reader::parse(
+            Path::new("l.jsonl"),
+            text.as_bytes(),
+            crate::log::reader::Detail::Full,
+        )
+        .unwrap();
         Run::from_log(&log).unwrap()
     }
 

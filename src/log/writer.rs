@@ -6,6 +6,7 @@
 //! A crash at any instant leaves a log that never hides a step that may have run, with at
 //! most a torn last line, which readers tolerate.
 
+use crate::event as ev;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -164,14 +165,14 @@ impl LogWriter {
         if a.dropped == 0 {
             return Ok(());
         }
-        self.write(&Event::StepOutput {
+        self.write(&Event::StepOutput(ev::StepOutput {
             step: a.step,
             stream: Stream::Stdout,
             text: String::new(),
             phase,
             truncated_bytes: Some(a.dropped),
             host: a.host,
-        })
+        }))
     }
 }
 
@@ -195,9 +196,9 @@ impl LogWriter {
     /// Records an event: ends or begins the output of an attempt as it says, then writes it.
     fn record(&mut self, event: &Event, sync: bool) -> io::Result<()> {
         match event {
-            Event::StepStarted {
+            Event::StepStarted(ev::StepStarted {
                 step, phase, host, ..
-            } => {
+            }) => {
                 self.end_attempt(step, *phase, host.as_deref())?;
                 self.attempts.push(Attempt {
                     step: step.clone(),
@@ -207,12 +208,12 @@ impl LogWriter {
                     dropped: 0,
                 });
             }
-            Event::StepRetrying {
+            Event::StepRetrying(ev::StepRetrying {
                 step, phase, host, ..
-            }
-            | Event::StepFinished {
+            })
+            | Event::StepFinished(ev::StepFinished {
                 step, phase, host, ..
-            } => self.end_attempt(step, *phase, host.as_deref())?,
+            }) => self.end_attempt(step, *phase, host.as_deref())?,
             _ => {}
         }
         self.write_line(event, sync)
@@ -247,14 +248,14 @@ impl Sink for LogWriter {
             return Ok(());
         }
         a.logged += keep as u64;
-        self.write(&Event::StepOutput {
+        self.write(&Event::StepOutput(ev::StepOutput {
             step: out.step.to_string(),
             stream: out.stream,
             text: String::from_utf8_lossy(&out.bytes[..keep]).into_owned(),
             phase: out.phase,
             truncated_bytes: None,
             host: out.host.map(str::to_string),
-        })
+        }))
     }
 
     /// The records one after another, then one sync if any of them must be durable.
@@ -278,20 +279,20 @@ impl Sink for LogWriter {
 /// in doubt on resume (the safe side). This halves the syncs of a chain of commands.
 fn durable(event: &Event) -> bool {
     match event {
-        Event::RunStarted { .. }
-        | Event::StepStarted { .. }
-        | Event::Milestone { .. }
-        | Event::RunResumed { .. }
-        | Event::RunFinished { .. } => true,
-        Event::StepFinished { kind, response, .. } => {
+        Event::RunStarted(ev::RunStarted { .. })
+        | Event::StepStarted(ev::StepStarted { .. })
+        | Event::Milestone(ev::Milestone { .. })
+        | Event::RunResumed(ev::RunResumed { .. })
+        | Event::RunFinished(ev::RunFinished { .. }) => true,
+        Event::StepFinished(ev::StepFinished { kind, response, .. }) => {
             *kind == crate::event::Kind::Manual || response.answer.is_some()
         }
-        Event::StepOutput { .. }
-        | Event::StepSpawned { .. }
-        | Event::StepRetrying { .. }
-        | Event::PromptOpened { .. }
-        | Event::PromptClosed { .. }
-        | Event::Notice { .. }
-        | Event::NotRolledBack { .. } => false,
+        Event::StepOutput(ev::StepOutput { .. })
+        | Event::StepSpawned(ev::StepSpawned { .. })
+        | Event::StepRetrying(ev::StepRetrying { .. })
+        | Event::PromptOpened(ev::PromptOpened { .. })
+        | Event::PromptClosed(ev::PromptClosed { .. })
+        | Event::Notice(ev::Notice { .. })
+        | Event::NotRolledBack(ev::NotRolledBack { .. }) => false,
     }
 }

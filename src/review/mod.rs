@@ -46,8 +46,9 @@ fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     Ok(runs)
 }
 
+/// One run of many: without its steps' output, which no figure over runs needs.
 fn load_path(path: &Path) -> Result<Run, String> {
-    let log = reader::read(path).map_err(|e| e.to_string())?;
+    let log = reader::read_with(path, reader::Detail::NoOutput).map_err(|e| e.to_string())?;
     Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
 }
 

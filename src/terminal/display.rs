@@ -15,6 +15,7 @@
 //! While a prompt is on screen, output is held back (bounded) and counted on the prompt's
 //! status line; a failure elsewhere is shown at once.
 
+use crate::event as ev;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -324,7 +325,7 @@ impl Display {
 
     fn show(&mut self, event: &Event) {
         match event {
-            Event::RunStarted {
+            Event::RunStarted(ev::RunStarted {
                 run_id,
                 runbook,
                 title,
@@ -334,7 +335,7 @@ impl Display {
                 detected_at,
                 timeout_ms,
                 ..
-            } => {
+            }) => {
                 self.run = Some((run_id.clone(), log_path.clone()));
                 self.rehearsal = *mode == Mode::DryRun;
                 let detected = detected_at
@@ -360,13 +361,13 @@ impl Display {
                     self.line(&detected_line(t, chrono::Utc::now()));
                 }
             }
-            Event::StepStarted {
+            Event::StepStarted(ev::StepStarted {
                 host: Some(host),
                 step,
                 command,
                 ..
-            } => self.host_started(step, host, command.as_deref()),
-            Event::StepStarted {
+            }) => self.host_started(step, host, command.as_deref()),
+            Event::StepStarted(ev::StepStarted {
                 step,
                 command,
                 phase,
@@ -377,7 +378,7 @@ impl Display {
                 instructions,
                 hosts,
                 host: None,
-            } => {
+            }) => {
                 if let Some(hosts) = hosts {
                     let mut p = fleet::Progress::new(hosts.len());
                     p.label = match phase {
@@ -410,8 +411,9 @@ impl Display {
                     command.as_deref(),
                 );
             }
-            Event::StepOutput { .. } | Event::StepSpawned { .. } => {}
-            Event::StepFinished {
+            Event::StepOutput(ev::StepOutput { .. })
+            | Event::StepSpawned(ev::StepSpawned { .. }) => {}
+            Event::StepFinished(ev::StepFinished {
                 host: Some(host),
                 step,
                 status,
@@ -420,7 +422,7 @@ impl Display {
                 reason,
                 attempts,
                 ..
-            } => self.host_finished(
+            }) => self.host_finished(
                 step,
                 host,
                 fleet::HostEnd {
@@ -431,7 +433,7 @@ impl Display {
                     reason: reason.as_deref(),
                 },
             ),
-            Event::StepFinished {
+            Event::StepFinished(ev::StepFinished {
                 step,
                 status,
                 duration_ms,
@@ -443,7 +445,7 @@ impl Display {
                 kind,
                 host_counts,
                 host: None,
-            } => {
+            }) => {
                 self.running.remove(step);
                 self.overlapped.remove(step);
                 board::lock(&self.board).status.end_step(step);
@@ -503,7 +505,7 @@ impl Display {
                     self.line(&text);
                 }
             }
-            Event::Milestone { name, step } => {
+            Event::Milestone(ev::Milestone { name, step }) => {
                 if !self.quiet() {
                     self.line(&format!(
                         "  {} {name} (by {step})",
@@ -511,20 +513,20 @@ impl Display {
                     ));
                 }
             }
-            Event::RunResumed {
+            Event::RunResumed(ev::RunResumed {
                 run_id,
                 operator,
                 timeout_ms,
                 ..
-            } => {
+            }) => {
                 self.clocks(None, *timeout_ms);
                 self.line(&format!("resumed run {run_id} by {operator}"));
             }
-            Event::RunFinished {
+            Event::RunFinished(ev::RunFinished {
                 status,
                 duration_ms,
                 reason,
-            } => {
+            }) => {
                 let tone = if *status == RunStatus::Succeeded {
                     Tone::Success
                 } else {
@@ -555,14 +557,14 @@ impl Display {
                     self.line(&end);
                 }
             }
-            Event::StepRetrying {
+            Event::StepRetrying(ev::StepRetrying {
                 step,
                 attempt,
                 reason,
                 delay_ms,
                 host,
                 ..
-            } => {
+            }) => {
                 if !self.quiet() {
                     let on = host
                         .as_ref()
@@ -574,7 +576,7 @@ impl Display {
                     ));
                 }
             }
-            Event::PromptOpened { step, prompt } => {
+            Event::PromptOpened(ev::PromptOpened { step, prompt }) => {
                 // The prompt shows the instructions itself.
                 self.instructions.remove(step);
                 let what = match prompt {
@@ -584,11 +586,11 @@ impl Display {
                 board::lock(&self.board).status.waiting = Some((what, Instant::now()));
                 self.pause();
             }
-            Event::PromptClosed { .. } => {
+            Event::PromptClosed(ev::PromptClosed { .. }) => {
                 board::lock(&self.board).status.waiting = None;
                 self.resume();
             }
-            Event::Notice { level, text, .. } => match level {
+            Event::Notice(ev::Notice { level, text, .. }) => match level {
                 Level::Info if self.quiet() => {}
                 Level::Info => self.line(&format!("  {text}")),
                 Level::Warning => {
@@ -600,7 +602,7 @@ impl Display {
                     self.urgent(&text)
                 }
             },
-            Event::NotRolledBack { steps } => {
+            Event::NotRolledBack(ev::NotRolledBack { steps }) => {
                 let mut text =
                     String::from("not rolled back (undo by hand if needed, newest first):");
                 for s in steps {

@@ -4,6 +4,7 @@
 //! value can move the cursor, clear the screen or set the clipboard. Step output itself is
 //! passed through as bytes, on purpose.
 
+use crate::event as ev;
 use std::borrow::Cow;
 
 use crate::event::{Event, PendingRollback, Response};
@@ -17,7 +18,7 @@ pub(crate) fn sanitized(event: &Event) -> Cow<'_, Event> {
     }
     let mut e = event.clone();
     match &mut e {
-        Event::RunStarted {
+        Event::RunStarted(ev::RunStarted {
             runbook,
             title,
             operator,
@@ -25,31 +26,33 @@ pub(crate) fn sanitized(event: &Event) -> Cow<'_, Event> {
             incident,
             log_path,
             ..
-        } => {
+        }) => {
             for s in [runbook, title, operator, host, log_path] {
                 clean(s);
             }
             clean_opt(incident);
         }
-        Event::StepStarted {
+        Event::StepStarted(ev::StepStarted {
             command,
             instructions,
             ..
-        } => {
+        }) => {
             clean_opt(command);
             clean_opt(instructions);
         }
-        Event::StepFinished {
+        Event::StepFinished(ev::StepFinished {
             response, reason, ..
-        } => {
+        }) => {
             clean_response(response);
             clean_opt(reason);
         }
-        Event::StepRetrying { reason, .. } => clean(reason),
-        Event::Notice { text, .. } => clean(text),
-        Event::NotRolledBack { steps } => steps.iter_mut().for_each(clean_pending),
-        Event::RunResumed { operator, .. } => clean(operator),
-        Event::RunFinished { reason, .. } => clean_opt(reason),
+        Event::StepRetrying(ev::StepRetrying { reason, .. }) => clean(reason),
+        Event::Notice(ev::Notice { text, .. }) => clean(text),
+        Event::NotRolledBack(ev::NotRolledBack { steps }) => {
+            steps.iter_mut().for_each(clean_pending)
+        }
+        Event::RunResumed(ev::RunResumed { operator, .. }) => clean(operator),
+        Event::RunFinished(ev::RunFinished { reason, .. }) => clean_opt(reason),
         _ => {}
     }
     Cow::Owned(e)
@@ -62,7 +65,7 @@ fn needs(event: &Event) -> bool {
     };
     let opt = |s: &Option<String>| s.as_deref().is_some_and(bad);
     match event {
-        Event::RunStarted {
+        Event::RunStarted(ev::RunStarted {
             runbook,
             title,
             operator,
@@ -70,25 +73,25 @@ fn needs(event: &Event) -> bool {
             incident,
             log_path,
             ..
-        } => {
+        }) => {
             [runbook, title, operator, host, log_path]
                 .into_iter()
                 .any(|s| bad(s))
                 || opt(incident)
         }
-        Event::StepStarted {
+        Event::StepStarted(ev::StepStarted {
             command,
             instructions,
             ..
-        } => opt(command) || opt(instructions),
-        Event::StepFinished {
+        }) => opt(command) || opt(instructions),
+        Event::StepFinished(ev::StepFinished {
             response, reason, ..
-        } => opt(reason) || opt(&response.note) || opt(&response.operator) || opt(&response.value),
-        Event::StepRetrying { reason, .. } => bad(reason),
-        Event::Notice { text, .. } => bad(text),
-        Event::NotRolledBack { steps } => steps.iter().any(|p| bad(&p.command)),
-        Event::RunResumed { operator, .. } => bad(operator),
-        Event::RunFinished { reason, .. } => opt(reason),
+        }) => opt(reason) || opt(&response.note) || opt(&response.operator) || opt(&response.value),
+        Event::StepRetrying(ev::StepRetrying { reason, .. }) => bad(reason),
+        Event::Notice(ev::Notice { text, .. }) => bad(text),
+        Event::NotRolledBack(ev::NotRolledBack { steps }) => steps.iter().any(|p| bad(&p.command)),
+        Event::RunResumed(ev::RunResumed { operator, .. }) => bad(operator),
+        Event::RunFinished(ev::RunFinished { reason, .. }) => opt(reason),
         _ => false,
     }
 }
@@ -121,18 +124,19 @@ mod tests {
 
     #[test]
     fn outside_text_in_events_is_made_visible_and_clean_events_are_borrowed() {
-        let clean_event = Event::Notice {
+        let clean_event = Event::Notice(ev::Notice {
             level: crate::event::Level::Info,
             text: "all fine\n".into(),
             step: None,
-        };
+        });
         assert!(matches!(sanitized(&clean_event), Cow::Borrowed(_)));
-        let hostile = Event::RunFinished {
+        let hostile = Event::RunFinished(ev::RunFinished {
             status: crate::event::RunStatus::Failed,
             duration_ms: 1,
             reason: Some("boom \u{1b}]52;c;cm0gLXJmIH4=\u{7} \u{1b}[2J".into()),
-        };
-        let Event::RunFinished { reason, .. } = sanitized(&hostile).into_owned() else {
+        });
+        let Event::RunFinished(ev::RunFinished { reason, .. }) = sanitized(&hostile).into_owned()
+        else {
             unreachable!()
         };
         let reason = reason.unwrap_or_default();

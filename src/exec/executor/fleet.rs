@@ -5,6 +5,7 @@
 //! an automated step's end, with the hosts' `capture`s as a table. On resume, each host in
 //! doubt is put to the operator on its own.
 
+use crate::event as ev;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,7 @@ impl Executor {
             Phase::Run => self.progress[i].attempts + 1,
             Phase::Rollback => 1,
         };
-        let mut prelude = vec![Event::StepStarted {
+        let mut prelude = vec![Event::StepStarted(ev::StepStarted {
             step: step.id.clone(),
             kind: Kind::Auto,
             attempt,
@@ -101,7 +102,7 @@ impl Executor {
             instructions: None,
             host: None,
             hosts: Some(hosts.clone()),
-        }];
+        })];
         let mut jobs = Vec::with_capacity(todo.len());
         let mut data = self.data();
         let mut told_dry_when = false;
@@ -254,11 +255,11 @@ impl Executor {
                         "(dry run: `{}` is decided at run time; taken as true on every host)",
                         when.trim()
                     );
-                    self.emit(Event::Notice {
+                    self.emit(Event::Notice(ev::Notice {
                         level: Level::Info,
                         text,
                         step: Some(step.id.clone()),
-                    });
+                    }));
                 }
             } else {
                 let rendered = self
@@ -311,7 +312,7 @@ impl Executor {
             .reason
             .as_ref()
             .map(|r| self.masker.mask(r).into_owned());
-        let event = Event::StepFinished {
+        let event = Event::StepFinished(ev::StepFinished {
             step: step.id.clone(),
             kind: Kind::Auto,
             status: end.status,
@@ -323,7 +324,7 @@ impl Executor {
             reason,
             host: Some(host.to_string()),
             host_counts: None,
-        };
+        });
         if let Some(slot) = lock(table).phase_mut(phase).get_mut(h) {
             *slot = Some(end);
         }
@@ -476,7 +477,7 @@ impl Executor {
             if let Some(slot) = lock(t).run.get_mut(h) {
                 *slot = Some(HostEnd::because(status, why));
             }
-            self.emit(Event::StepFinished {
+            self.emit(Event::StepFinished(ev::StepFinished {
                 step: step.clone(),
                 kind: Kind::Auto,
                 status,
@@ -488,7 +489,7 @@ impl Executor {
                 reason: Some(why.into()),
                 host: Some(host),
                 host_counts: None,
-            });
+            }));
         }
         if v == Verdict::Abort {
             let ending = Ending {

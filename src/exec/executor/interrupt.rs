@@ -5,6 +5,7 @@
 //! roll back the completed steps (the run ends aborted), or carry on as if nothing had
 //! happened. A second Ctrl-C while that is asked stops at once.
 
+use crate::event as ev;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -104,10 +105,10 @@ impl Executor {
             can_roll_back: !undo.is_empty(),
         };
         self.deciding = Some((seq, Instant::now()));
-        self.emit(Event::PromptOpened {
+        self.emit(Event::PromptOpened(ev::PromptOpened {
             step: String::new(),
             prompt: PromptKind::Interrupt,
-        });
+        }));
         let prompter = Arc::clone(&self.prompter);
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -132,12 +133,12 @@ impl Executor {
             return;
         };
         let answer = reply.as_ref().ok().map(|r| r.answer);
-        self.emit(Event::PromptClosed {
+        self.emit(Event::PromptClosed(ev::PromptClosed {
             step: String::new(),
             prompt: PromptKind::Interrupt,
             answer,
             shown_ms: opened.elapsed().as_millis() as u64,
-        });
+        }));
         match reply {
             Ok(r) if r.answer == Answer::CarryOn => {
                 self.interrupts = 0;
@@ -186,12 +187,12 @@ impl Executor {
     fn stop_at_once(&mut self, which: &str) {
         if let Some((seq, opened)) = self.deciding.take() {
             self.withdraw(seq);
-            self.emit(Event::PromptClosed {
+            self.emit(Event::PromptClosed(ev::PromptClosed {
                 step: String::new(),
                 prompt: PromptKind::Interrupt,
                 answer: None,
                 shown_ms: opened.elapsed().as_millis() as u64,
-            });
+            }));
         }
         self.interrupts = self.interrupts.max(2);
         self.notice(

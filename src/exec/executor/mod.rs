@@ -17,6 +17,7 @@ mod rollback;
 mod steps;
 mod unset;
 
+use crate::event as ev;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -211,7 +212,7 @@ impl Executor {
 
     fn notice(&mut self, level: Level, step: Option<usize>, text: String) {
         let step = step.map(|i| self.rb.steps[i].id.clone());
-        self.emit(Event::Notice { level, text, step });
+        self.emit(Event::Notice(ev::Notice { level, text, step }));
     }
 
     /// Runs the whole runbook; `run_started` (or `run_resumed`) has already been written.
@@ -293,11 +294,11 @@ impl Executor {
             self.list_not_rolled_back();
         }
         let duration_ms = (self.earlier + self.run_start.elapsed()).as_millis() as u64;
-        self.emit(Event::RunFinished {
+        self.emit(Event::RunFinished(ev::RunFinished {
             status,
             duration_ms,
             reason,
-        });
+        }));
         RunOutcome {
             status,
             hung_up: false,
@@ -424,10 +425,10 @@ impl Executor {
             && let Some(m) = self.rb.steps[i].milestone
         {
             let step = self.rb.steps[i].id.clone();
-            self.emit(Event::Milestone {
+            self.emit(Event::Milestone(ev::Milestone {
                 name: m.as_str().into(),
                 step,
-            });
+            }));
         }
         self.schedule.finish(i, status);
         self.check_provided(i, status, skipped_by_answer);
@@ -436,7 +437,7 @@ impl Executor {
     /// Writes a step's (or its rollback's) `step_finished`.
     fn emit_finished(&mut self, i: usize, phase: Phase, status: StepStatus, e: Ending) {
         let step = &self.rb.steps[i];
-        let event = Event::StepFinished {
+        let event = Event::StepFinished(ev::StepFinished {
             step: step.id.clone(),
             kind: if step.is_manual() {
                 Kind::Manual
@@ -452,7 +453,7 @@ impl Executor {
             reason: e.reason,
             host: None,
             host_counts: self.fleets.counts(i, phase),
-        };
+        });
         self.emit(event);
     }
 

@@ -1,6 +1,7 @@
 //! The questions put to the operator, one at a time on a blocking thread while automated
 //! steps keep running, and what each answer does to the run.
 
+use crate::event as ev;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ impl Executor {
             seq: question.seq,
         });
         let step = self.rb.steps[i].id.clone();
-        self.emit(Event::PromptOpened { step, prompt: kind });
+        self.emit(Event::PromptOpened(ev::PromptOpened { step, prompt: kind }));
         let prompter = Arc::clone(&self.prompter);
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -141,7 +142,7 @@ impl Executor {
         self.progress[i].started = Some(Instant::now());
         let step = self.rb.steps[i].id.clone();
         let instructions = self.masker.mask(instructions).into_owned();
-        self.emit(Event::StepStarted {
+        self.emit(Event::StepStarted(ev::StepStarted {
             step,
             kind: Kind::Manual,
             attempt: 1,
@@ -152,7 +153,7 @@ impl Executor {
             instructions: Some(instructions),
             host: None,
             hosts: None,
-        });
+        }));
     }
 
     /// A reply arrived from the prompt thread.
@@ -212,12 +213,12 @@ impl Executor {
     pub(super) fn close_prompt(&mut self, answer: Option<crate::event::Answer>) {
         if let Some(a) = self.asking.take() {
             let step = self.rb.steps[a.step].id.clone();
-            self.emit(Event::PromptClosed {
+            self.emit(Event::PromptClosed(ev::PromptClosed {
                 step,
                 prompt: a.kind,
                 answer,
                 shown_ms: a.opened.elapsed().as_millis() as u64,
-            });
+            }));
         }
     }
 

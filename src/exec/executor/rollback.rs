@@ -2,6 +2,7 @@
 //! offered for undoing, newest first (spec §3), one at a time; whatever stays applied is
 //! recorded as a `not_rolled_back` event.
 
+use crate::event as ev;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -125,10 +126,10 @@ impl Executor {
             seq: self.next_seq(),
             can_roll_back: false,
         };
-        self.emit(Event::PromptOpened {
+        self.emit(Event::PromptOpened(ev::PromptOpened {
             step: step.id.clone(),
             prompt: PromptKind::Rollback,
-        });
+        }));
         let prompter = Arc::clone(&self.prompter);
         let asked_at = Instant::now();
         let asked = tokio::task::spawn_blocking(move || {
@@ -145,12 +146,12 @@ impl Executor {
             },
         };
         let waited = asked_at.elapsed();
-        self.emit(Event::PromptClosed {
+        self.emit(Event::PromptClosed(ev::PromptClosed {
             step: step.id.clone(),
             prompt: PromptKind::Rollback,
             answer: reply.as_ref().map(|r| r.answer),
             shown_ms: waited.as_millis() as u64,
-        });
+        }));
         Ok(reply.map(|r| (r, waited)))
     }
 
@@ -184,7 +185,7 @@ impl Executor {
             })
             .collect();
         if !left.is_empty() {
-            self.emit(Event::NotRolledBack { steps: left });
+            self.emit(Event::NotRolledBack(ev::NotRolledBack { steps: left }));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! host), and how it ended. Its first start is recorded by the pass, with the other hosts
 //! of its batch; a retry records its own.
 
+use crate::event as ev;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -19,7 +20,7 @@ use crate::runbook::MAX_DURATION;
 
 /// The start of one host's attempt, as the log records it.
 pub(super) fn started(step: &str, phase: Phase, job: &HostJob, attempt: u32) -> Event {
-    Event::StepStarted {
+    Event::StepStarted(ev::StepStarted {
         step: step.to_string(),
         kind: Kind::Auto,
         attempt,
@@ -30,7 +31,7 @@ pub(super) fn started(step: &str, phase: Phase, job: &HostJob, attempt: u32) -> 
         instructions: None,
         host: Some(job.host.clone()),
         hosts: None,
-    }
+    })
 }
 
 /// Everything a host's attempts share with the rest of the pass.
@@ -106,14 +107,14 @@ pub(super) async fn run(
                 reason,
             };
         }
-        let _ = cx.emitter.emit(&Event::StepRetrying {
+        let _ = cx.emitter.emit(&Event::StepRetrying(ev::StepRetrying {
             step: cx.step.to_string(),
             attempt,
             reason: reason.unwrap_or_else(|| format!("exited with {}", exit_code.unwrap_or(-1))),
             delay_ms: delay.as_millis() as u64,
             phase: cx.phase,
             host: Some(job.host.clone()),
-        });
+        }));
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = cancel.changed() => {}

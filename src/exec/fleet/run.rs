@@ -4,6 +4,7 @@
 //! host's end is recorded in the step's [`super::HostTable`] and as its `step_finished`;
 //! past `max_failed`, or on an interrupt, no new host starts and the running ones finish.
 
+use crate::event as ev;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -225,7 +226,7 @@ fn record(
 ) {
     // The host's attempts over every pass, as the log counts a step's.
     end.attempts += job.first_attempt - 1;
-    let event = Event::StepFinished {
+    let event = Event::StepFinished(ev::StepFinished {
         step: step.to_string(),
         kind: Kind::Auto,
         status: end.status,
@@ -240,7 +241,7 @@ fn record(
         reason: end.reason.clone(),
         host: Some(job.host.clone()),
         host_counts: None,
-    };
+    });
     if let Some(slot) = lock(table).phase_mut(phase).get_mut(job.index) {
         *slot = Some(end);
     }
