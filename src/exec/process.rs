@@ -125,14 +125,21 @@ pub(crate) async fn run(
     let mut buf_out = Vec::with_capacity(READ_SIZE);
     let mut buf_err = Vec::with_capacity(READ_SIZE);
 
-    let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut status = None;
     let mut ended_by: Option<Outcome> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut drain_until: Option<Instant> = None;
-    let mut quiet_at: Option<Instant> = None;
     let mut cancel_open = true;
-    let far = || Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // The timers live across the loop, reset rather than made anew for every piece of
+    // output (a timer made and dropped per read costs more than the read).
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let timed = spec.timeout.is_some();
+    let deadline = sleep_until(spec.timeout.map_or(far, |t| Instant::now() + t));
+    let kill = sleep_until(far);
+    let drain = sleep_until(far);
+    let quiet = sleep_until(far);
+    tokio::pin!(deadline, kill, drain, quiet);
+    let (mut killing, mut draining, mut quiet_armed) = (false, false, false);
+    // Output went quiet this long after the last piece: an unfinished line is shown.
+    let mut last_output = Instant::now();
 
     // A cancel requested before we started still applies.
     let initial = *cancel.borrow_and_update();
@@ -146,7 +153,8 @@ pub(crate) async fn run(
             },
         );
         ended_by = Some(Outcome::Cancelled);
-        kill_at = Some(Instant::now() + GRACE);
+        kill.as_mut().reset(Instant::now() + GRACE);
+        killing = true;
     }
 
     loop {
@@ -157,35 +165,51 @@ pub(crate) async fn run(
             n = read_some(&mut out, &mut buf_out) => match n {
                 Ok(n) if n > 0 => {
                     on_output(Piece::Data(Stream::Stdout, &buf_out));
-                    quiet_at = Some(Instant::now() + QUIET);
+                    last_output = Instant::now();
+                    if !quiet_armed {
+                        quiet.as_mut().reset(last_output + QUIET);
+                        quiet_armed = true;
+                    }
                 }
                 _ => out = None,
             },
             n = read_some(&mut err, &mut buf_err) => match n {
                 Ok(n) if n > 0 => {
                     on_output(Piece::Data(Stream::Stderr, &buf_err));
-                    quiet_at = Some(Instant::now() + QUIET);
+                    last_output = Instant::now();
+                    if !quiet_armed {
+                        quiet.as_mut().reset(last_output + QUIET);
+                        quiet_armed = true;
+                    }
                 }
                 _ => err = None,
             },
-            _ = sleep_until(quiet_at.unwrap_or_else(far)), if quiet_at.is_some() => {
-                quiet_at = None;
-                on_output(Piece::Quiet);
+            () = &mut quiet, if quiet_armed => {
+                let due = last_output + QUIET;
+                if Instant::now() >= due {
+                    quiet_armed = false;
+                    on_output(Piece::Quiet);
+                } else {
+                    // Output came since the timer was set: wait for the quiet after it.
+                    quiet.as_mut().reset(due);
+                }
             }
             s = child.wait(), if status.is_none() => {
                 status = Some(s?);
-                drain_until = Some(Instant::now() + DRAIN);
+                drain.as_mut().reset(Instant::now() + DRAIN);
+                draining = true;
             }
-            _ = sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() && ended_by.is_none() && status.is_none() => {
+            () = &mut deadline, if timed && ended_by.is_none() && status.is_none() => {
                 signal_group(pgid, Signal::SIGTERM);
                 ended_by = Some(Outcome::TimedOut);
-                kill_at = Some(Instant::now() + GRACE);
+                kill.as_mut().reset(Instant::now() + GRACE);
+                killing = true;
             }
-            _ = sleep_until(kill_at.unwrap_or_else(far)), if kill_at.is_some() => {
+            () = &mut kill, if killing => {
                 signal_group(pgid, Signal::SIGKILL);
-                kill_at = None;
+                killing = false;
             }
-            _ = sleep_until(drain_until.unwrap_or_else(far)), if drain_until.is_some() => break,
+            () = &mut drain, if draining => break,
             changed = cancel.changed(), if cancel_open => {
                 // A closed channel means the executor is gone; nothing more will be asked.
                 cancel_open = changed.is_ok();
@@ -195,12 +219,13 @@ pub(crate) async fn run(
                     Cancel::Graceful => {
                         signal_group(pgid, Signal::SIGTERM);
                         ended_by = Some(Outcome::Cancelled);
-                        kill_at = Some(Instant::now() + GRACE);
+                        kill.as_mut().reset(Instant::now() + GRACE);
+                        killing = true;
                     }
                     Cancel::Kill => {
                         signal_group(pgid, Signal::SIGKILL);
                         ended_by = Some(Outcome::Cancelled);
-                        kill_at = None;
+                        killing = false;
                     }
                 }
             }

@@ -380,6 +380,13 @@ impl Renderer {
     /// For `run` and `rollback`: each `{{x}}` is written as data for the shell context it
     /// lands in, `{{{x}}}` is inserted as it is.
     pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<Command, String> {
+        // A command with no placeholder is itself (most steps of most runbooks).
+        if !text.contains("{{") {
+            return Ok(Command {
+                text: text.to_string(),
+                env: Vec::new(),
+            });
+        }
         no_nul(text, data)?;
         let marked = self
             .shell
@@ -415,6 +422,9 @@ impl Renderer {
 
     /// For everything that is not a shell command: `manual`, `when`, `env`, `dir`.
     pub fn raw(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
         self.raw
             .render_template(text, data)
             .map_err(|e| render_error(&e))

@@ -183,27 +183,40 @@ impl Display {
         }
         let bytes = self.prefixed(step, host, stream, bytes);
         if self.paused {
-            self.hold(step.to_string(), stream, bytes);
+            self.hold(step.to_string(), stream, bytes.into_owned());
             return;
         }
-        self.show_prefixed(step, stream, bytes);
+        self.show_prefixed(step, stream, &bytes);
     }
 
-    /// Output already prefixed, on its way to the screen.
-    fn show_prefixed(&mut self, step: &str, stream: Stream, bytes: Vec<u8>) {
+    /// Output already prefixed, on its way to the screen; never copied on the way when a
+    /// pipe takes it (the speed of `cat` is the goal).
+    fn show_prefixed(&mut self, step: &str, stream: Stream, bytes: &[u8]) {
         if self.spinners.is_none() {
-            return self.write_out(stream, &bytes);
+            return self.write_out(stream, bytes);
         }
         // Whole lines above the spinners; the unfinished one on the step's spinner, until
         // its line or the step ends (a line written under the spinners would be drawn over).
         let key = (step.to_string(), stream);
-        let mut pending = self.partial.remove(&key).unwrap_or_default();
-        pending.extend_from_slice(&bytes);
-        let cut = memchr::memrchr(b'\n', &pending).map_or(0, |i| i + 1);
-        let rest = pending.split_off(cut);
-        if !pending.is_empty() {
-            self.write_out(stream, &pending);
-        }
+        let cut = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+        let (lines, tail) = bytes.split_at(cut);
+        let rest = match self.partial.remove(&key) {
+            Some(mut pending) if lines.is_empty() => {
+                pending.extend_from_slice(tail);
+                pending
+            }
+            Some(mut pending) => {
+                pending.extend_from_slice(lines);
+                self.write_out(stream, &pending);
+                tail.to_vec()
+            }
+            None => {
+                if !lines.is_empty() {
+                    self.write_out(stream, lines);
+                }
+                tail.to_vec()
+            }
+        };
         if let Some(s) = &self.spinners {
             let shown = String::from_utf8_lossy(&rest);
             let last = shown.rsplit('\r').find(|s| !s.is_empty()).unwrap_or("");
@@ -217,28 +230,35 @@ impl Display {
 
     /// `[step] ` at the start of each line, for steps that run alongside others; `[host] `
     /// (or `[step host] `) for a host of a fleet step.
-    fn prefixed(
+    fn prefixed<'a>(
         &mut self,
         step: &str,
         host: Option<&str>,
         stream: Stream,
-        bytes: &[u8],
-    ) -> Vec<u8> {
-        let key = (
-            host.map_or_else(|| step.to_string(), |h| format!("{step} {h}")),
-            stream,
-        );
-        let mid = self.mid_line.contains(&key);
-        if bytes.last() == Some(&b'\n') {
-            self.mid_line.remove(&key);
-        } else if !bytes.is_empty() {
-            self.mid_line.insert(key);
-        }
+        bytes: &'a [u8],
+    ) -> std::borrow::Cow<'a, [u8]> {
+        let ends = bytes.last() == Some(&b'\n');
+        // Whole lines with no line left open: nothing to remember (and nothing allocated).
+        let mid = if ends && self.mid_line.is_empty() {
+            false
+        } else {
+            let key = (
+                host.map_or_else(|| step.to_string(), |h| format!("{step} {h}")),
+                stream,
+            );
+            let mid = self.mid_line.contains(&key);
+            if ends {
+                self.mid_line.remove(&key);
+            } else if !bytes.is_empty() {
+                self.mid_line.insert(key);
+            }
+            mid
+        };
         let prefix = match host {
             Some(h) if self.overlapped.contains(step) => format!("[{step} {h}] "),
             Some(h) => format!("[{h}] "),
             None if self.overlapped.contains(step) => format!("[{step}] "),
-            None => return bytes.to_vec(),
+            None => return std::borrow::Cow::Borrowed(bytes),
         };
         let mut out = Vec::with_capacity(bytes.len() + 16);
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
@@ -247,7 +267,7 @@ impl Display {
             }
             out.extend_from_slice(line);
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     fn write_out(&self, stream: Stream, bytes: &[u8]) {
@@ -312,7 +332,7 @@ impl Display {
             } else if text.is_empty() {
                 self.end_partial(&step);
             } else {
-                self.show_prefixed(&step, stream, text);
+                self.show_prefixed(&step, stream, &text);
             }
         }
         if self.dropped_bytes > 0 {
