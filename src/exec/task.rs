@@ -187,14 +187,7 @@ impl Task {
                 phase: self.phase,
                 host: None,
             }));
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = cancel.changed() => {}
-            }
-            // Capped, so a long run of retries never overflows the delay.
-            delay = Duration::try_from_secs_f64(delay.as_secs_f64() * self.retry_backoff)
-                .unwrap_or(MAX_DURATION)
-                .min(MAX_DURATION);
+            delay = retry_wait(delay, self.retry_backoff, &mut cancel).await;
         }
     }
 
@@ -297,4 +290,20 @@ impl<'a> StepOutput<'a> {
             }
         }
     }
+}
+
+/// Waits `delay` before the next attempt (or until the run is stopped), and returns the wait
+/// after that one: `delay` times `backoff`, capped so a long run of retries never overflows.
+pub(crate) async fn retry_wait(
+    delay: Duration,
+    backoff: f64,
+    cancel: &mut watch::Receiver<Cancel>,
+) -> Duration {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = cancel.changed() => {}
+    }
+    Duration::try_from_secs_f64(delay.as_secs_f64() * backoff)
+        .unwrap_or(MAX_DURATION)
+        .min(MAX_DURATION)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Ending, Executor, Msg, PanicGuard};
+use super::{Ending, Executor};
 use crate::event::{Event, HostCounts, Kind, Level, Phase, PromptKind, Response, StepStatus};
 use crate::exec::ask::{Question, Reply, Verdict};
 use crate::exec::fleet::resume::FleetSeed;
@@ -169,22 +169,9 @@ impl Executor {
         }
         let emitter = self.emitter.clone();
         let masker = Arc::clone(&self.masker);
-        let tx = self.tx.clone();
         let cancel = self.cancel.subscribe();
-        tokio::spawn(async move {
-            // Should the pass panic, the executor still hears that the step ended.
-            let guard = PanicGuard {
-                tx: Some(tx.clone()),
-                step: i,
-                phase,
-            };
-            let result = run::run(pass, ssh, emitter, masker, cancel).await;
-            let _ = tx.send(Msg::Task {
-                step: i,
-                phase,
-                result,
-            });
-            guard.disarm();
+        self.spawn_task(i, phase, async move {
+            run::run(pass, ssh, emitter, masker, cancel).await
         });
         Ok(())
     }

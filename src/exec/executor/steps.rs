@@ -226,16 +226,29 @@ impl Executor {
         };
         let emitter = self.emitter.clone();
         let masker = Arc::clone(&self.masker);
-        let tx = self.tx.clone();
         let cancel = self.cancel.subscribe();
+        self.spawn_task(i, phase, async move {
+            task.run(&emitter, &masker, cancel).await
+        });
+        Ok(())
+    }
+
+    /// Runs a step's task (one process, or a fleet step's pass over its hosts) on the
+    /// runtime; its result comes back as a message, even if the task panics.
+    pub(super) fn spawn_task(
+        &self,
+        i: usize,
+        phase: Phase,
+        task: impl std::future::Future<Output = TaskResult> + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
         tokio::spawn(async move {
-            // Should the task panic, the executor still hears that the step ended.
             let guard = PanicGuard {
                 tx: Some(tx.clone()),
                 step: i,
                 phase,
             };
-            let result = task.run(&emitter, &masker, cancel).await;
+            let result = task.await;
             let _ = tx.send(Msg::Task {
                 step: i,
                 phase,
@@ -243,7 +256,6 @@ impl Executor {
             });
             guard.disarm();
         });
-        Ok(())
     }
 
     /// An automated step's task ended: ask about a failure, keep a capture, record the end.

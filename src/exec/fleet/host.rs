@@ -16,7 +16,6 @@ use crate::exec::emit::Emitter;
 use crate::exec::process::Cancel;
 use crate::exec::secrets::Masker;
 use crate::exec::task::StepOutput;
-use crate::runbook::MAX_DURATION;
 
 /// The start of one host's attempt, as the log records it.
 pub(super) fn started(step: &str, phase: Phase, job: &HostJob, attempt: u32) -> Event {
@@ -115,13 +114,7 @@ pub(super) async fn run(
             phase: cx.phase,
             host: Some(job.host.clone()),
         }));
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = cancel.changed() => {}
-        }
-        delay = Duration::try_from_secs_f64(delay.as_secs_f64() * a.retry_backoff)
-            .unwrap_or(MAX_DURATION)
-            .min(MAX_DURATION);
+        delay = crate::exec::task::retry_wait(delay, a.retry_backoff, &mut cancel).await;
     }
 }
 
