@@ -162,13 +162,8 @@ impl Task {
             .await;
             out.finish();
             let (status, exit_code, reason) = self.judge(outcome);
-            let give_up = status == StepStatus::Succeeded
-                || status == StepStatus::Aborted
-                || attempts > self.retries
-                || *cancel.borrow() != Cancel::None;
-            if give_up {
-                let capture = (status == StepStatus::Succeeded && self.capture)
-                    .then(|| String::from_utf8_lossy(&capture).trim().to_string());
+            if is_last_attempt(status, attempts, self.retries, &cancel) {
+                let capture = captured(status, self.capture, &capture);
                 return TaskResult {
                     status,
                     exit_code,
@@ -290,6 +285,25 @@ impl<'a> StepOutput<'a> {
             }
         }
     }
+}
+
+/// Whether an attempt that ended in `status` is the last: it succeeded or was aborted, the
+/// retries are spent, or the run is being stopped.
+pub(crate) fn is_last_attempt(
+    status: StepStatus,
+    attempts: u32,
+    retries: u32,
+    cancel: &watch::Receiver<Cancel>,
+) -> bool {
+    matches!(status, StepStatus::Succeeded | StepStatus::Aborted)
+        || attempts > retries
+        || *cancel.borrow() != Cancel::None
+}
+
+/// The value a capturing step leaves behind: its output, trimmed, once it has succeeded.
+pub(crate) fn captured(status: StepStatus, capture: bool, output: &[u8]) -> Option<String> {
+    (status == StepStatus::Succeeded && capture)
+        .then(|| String::from_utf8_lossy(output).trim().to_string())
 }
 
 /// Waits `delay` before the next attempt (or until the run is stopped), and returns the wait

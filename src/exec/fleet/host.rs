@@ -15,7 +15,7 @@ use crate::event::{Event, Kind, Phase, StepStatus, Stream};
 use crate::exec::emit::Emitter;
 use crate::exec::process::Cancel;
 use crate::exec::secrets::Masker;
-use crate::exec::task::StepOutput;
+use crate::exec::task::{self, StepOutput};
 
 /// The start of one host's attempt, as the log records it.
 pub(super) fn started(step: &str, phase: Phase, job: &HostJob, attempt: u32) -> Event {
@@ -92,12 +92,8 @@ pub(super) async fn run(
         .await;
         out.finish();
         let (status, exit_code, reason) = judge(outcome, a.timeout, &last_err, cx.masker);
-        let give_up = matches!(status, StepStatus::Succeeded | StepStatus::Aborted)
-            || attempts > a.retries
-            || *cancel.borrow() != Cancel::None;
-        if give_up {
-            let capture = (status == StepStatus::Succeeded && a.capture)
-                .then(|| String::from_utf8_lossy(&capture).trim().to_string());
+        if task::is_last_attempt(status, attempts, a.retries, &cancel) {
+            let capture = task::captured(status, a.capture, &capture);
             return HostEnd {
                 status,
                 exit_code,
@@ -114,7 +110,7 @@ pub(super) async fn run(
             phase: cx.phase,
             host: Some(job.host.clone()),
         }));
-        delay = crate::exec::task::retry_wait(delay, a.retry_backoff, &mut cancel).await;
+        delay = task::retry_wait(delay, a.retry_backoff, &mut cancel).await;
     }
 }
 
