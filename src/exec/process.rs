@@ -82,7 +82,13 @@ fn widen(pipe: &impl std::os::fd::AsFd) {
     let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
-fn signal_group(pgid: i32, sig: Signal) {
+/// Signals the process group `pgid` of a step's own child.
+pub(crate) fn signal_group(pgid: i32, sig: Signal) {
+    // Group 0 would be runbook's own (and 1 init's): never signal them, whatever
+    // `child.id()` said.
+    if pgid <= 1 {
+        return;
+    }
     // ESRCH (the group is gone) is the expected end of every kill.
     let _ = killpg(Pid::from_raw(pgid), sig);
 }

@@ -10,15 +10,14 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::{Signal as LocalSignal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal as LocalSignal;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use super::ssh::{MARKER, Signal, Ssh};
 use crate::event::Stream;
-use crate::exec::process::{Cancel, GRACE};
+use crate::exec::process::{Cancel, GRACE, signal_group};
 
 /// How long to keep reading after `ssh` exits, for output still in the pipes.
 const DRAIN: Duration = Duration::from_millis(500);
@@ -112,15 +111,6 @@ async fn signal_remote(ssh: &Ssh, host: &str, pgid: Option<u32>, signal: Signal)
     }
 }
 
-fn signal_local(pgid: i32, sig: LocalSignal) {
-    // Group 0 would be runbook's own: never signal it, whatever `child.id()` said.
-    if pgid <= 1 {
-        return;
-    }
-    // ESRCH (the group is gone) is the expected end of every kill.
-    let _ = killpg(Pid::from_raw(pgid), sig);
-}
-
 /// Runs `remote` on `host`, handing every chunk of output to `on_output` as it arrives.
 pub(crate) async fn run(
     ssh: &Ssh,
@@ -152,7 +142,7 @@ pub(crate) async fn run(
     if initial != Cancel::None {
         ended_by = Some(Outcome::Cancelled);
         if initial == Cancel::Kill {
-            signal_local(local, LocalSignal::SIGKILL);
+            signal_group(local, LocalSignal::SIGKILL);
         } else {
             term_pending = true;
             kill_at = Some(Instant::now() + GRACE);
@@ -187,13 +177,13 @@ pub(crate) async fn run(
                     signal_remote(ssh, host, marker.pgid, Signal::Term).await;
                 } else {
                     // Not connected yet: nothing runs there to end.
-                    signal_local(local, LocalSignal::SIGTERM);
+                    signal_group(local, LocalSignal::SIGTERM);
                 }
             }
             _ = sleep_until(kill_at.unwrap_or_else(far)), if kill_at.is_some() => {
                 kill_at = None;
                 signal_remote(ssh, host, marker.pgid, Signal::Kill).await;
-                signal_local(local, LocalSignal::SIGKILL);
+                signal_group(local, LocalSignal::SIGKILL);
             }
             _ = sleep_until(drain_until.unwrap_or_else(far)), if drain_until.is_some() => break,
             changed = cancel.changed(), if cancel_open => {
@@ -207,14 +197,14 @@ pub(crate) async fn run(
                         if marker.pgid.is_some() {
                             signal_remote(ssh, host, marker.pgid, Signal::Term).await;
                         } else {
-                            signal_local(local, LocalSignal::SIGTERM);
+                            signal_group(local, LocalSignal::SIGTERM);
                         }
                     }
                     Cancel::Kill => {
                         ended_by = Some(Outcome::Cancelled);
                         kill_at = None;
                         signal_remote(ssh, host, marker.pgid, Signal::Kill).await;
-                        signal_local(local, LocalSignal::SIGKILL);
+                        signal_group(local, LocalSignal::SIGKILL);
                     }
                 }
             }
@@ -224,7 +214,7 @@ pub(crate) async fn run(
     if let Some(outcome) = ended_by {
         // Whatever of the remote group outlived its shell (a child ignoring TERM) goes now.
         signal_remote(ssh, host, marker.pgid, Signal::Kill).await;
-        signal_local(local, LocalSignal::SIGKILL);
+        signal_group(local, LocalSignal::SIGKILL);
         return Ok(outcome);
     }
     use std::os::unix::process::ExitStatusExt;
