@@ -308,7 +308,7 @@ impl Event {
         d: D,
     ) -> Result<Event, D::Error> {
         Ok(match name {
-            "run_started" => Event::RunStarted(RunStarted::deserialize(d)?),
+            "run_started" => Event::RunStarted(Box::new(RunStarted::deserialize(d)?)),
             "step_started" => Event::StepStarted(StepStarted::deserialize(d)?),
             "step_spawned" => Event::StepSpawned(StepSpawned::deserialize(d)?),
             "step_output" => Event::StepOutput(StepOutput::deserialize(d)?),
@@ -373,7 +373,7 @@ impl<'de> Deserialize<'de> for Event {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    RunStarted(RunStarted),
+    RunStarted(Box<RunStarted>),
     StepStarted(StepStarted),
     /// The step's process group exists: where to find it if the executor dies. Written
     /// right after the spawn (`step_started` is on disk before it).

@@ -121,7 +121,7 @@ impl Sinks {
 /// What a record says, in a few words: what is lost if it cannot be written.
 fn what(event: &Event) -> String {
     match event {
-        Event::RunStarted(ev::RunStarted { .. }) => "the start of the run".into(),
+        Event::RunStarted(_) => "the start of the run".into(),
         Event::StepStarted(ev::StepStarted { step, .. }) => format!("the start of step {step}"),
         Event::StepOutput(ev::StepOutput { step, .. }) => format!("output of step {step}"),
         Event::StepSpawned(ev::StepSpawned { step, .. }) => {

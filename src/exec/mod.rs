@@ -131,7 +131,7 @@ pub(crate) fn start(
 fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
     let rb = &prepared.rb;
     let opts = &prepared.opts;
-    Event::RunStarted(ev::RunStarted {
+    Event::RunStarted(Box::new(ev::RunStarted {
         schema_version: SCHEMA_VERSION,
         run_id: opts.run_id.clone(),
         runbook: rb.name.clone(),
@@ -162,7 +162,7 @@ fn run_started(prepared: &Prepared, host: &str, log: &LogWriter) -> Event {
         }),
         steps: rb.order.iter().map(|&i| rb.steps[i].id.clone()).collect(),
         timeout_ms: rb.timeout.map(|t| t.as_millis() as u64),
-    })
+    }))
 }
 
 fn host_name() -> String {

@@ -3,7 +3,6 @@
 //! again, captured and asked values come back, and a step that started without a recorded
 //! end is *in doubt*, for the operator to decide.
 
-use crate::event as ev;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -76,7 +75,7 @@ pub(crate) fn find(dir: &std::path::Path, id: &str, force: bool) -> Result<Found
         return Err(Error::Finished { run_id: run.run_id });
     }
     let options = log.records.iter().find_map(|(_, e)| match e {
-        Event::RunStarted(ev::RunStarted { options, .. }) => options.clone(),
+        Event::RunStarted(started) => started.options.clone(),
         _ => None,
     });
     let runbook = crate::runbook::load(std::path::Path::new(&run.runbook_path), &run.runbook)?;

@@ -179,203 +179,208 @@ impl StepRun {
 impl Run {
     /// Builds the run from its log's records, in order.
     pub(crate) fn from_log(log: &RunLog) -> Option<Run> {
-        let (ts, Event::RunStarted(ev::RunStarted { .. })) = log.records.first()? else {
+        let mut records = log.records.iter().cloned();
+        let (ts, first) = records.next()?;
+        let mut run = Run::started(ts, first, log.torn)?;
+        for (ts, event) in records {
+            run.apply(ts, event);
+        }
+        Some(run)
+    }
+
+    /// A run as its `run_started` record begins it; `None` for any other record.
+    pub(crate) fn started(ts: DateTime<Utc>, first: Event, torn: bool) -> Option<Run> {
+        let Event::RunStarted(started) = first else {
             return None;
         };
-        let mut run = match &log.records[0].1 {
-            Event::RunStarted(ev::RunStarted {
-                run_id,
-                runbook,
-                runbook_path,
-                runbook_sha256,
-                title,
-                mode,
-                params,
-                operator,
+        let ev::RunStarted {
+            run_id,
+            runbook,
+            runbook_path,
+            runbook_sha256,
+            title,
+            mode,
+            params,
+            operator,
+            host,
+            incident,
+            detected_at,
+            version,
+            log_path,
+            alert,
+            diagnostic,
+            service,
+            steps,
+            ..
+        } = *started;
+        Some(Run {
+            run_id,
+            runbook,
+            title,
+            runbook_path,
+            runbook_sha256,
+            mode,
+            operator,
+            host,
+            incident,
+            service,
+            planned: steps,
+            detected_at: detected_at
+                .as_deref()
+                .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.with_timezone(&Utc)),
+            started: ts,
+            finished: None,
+            status: None,
+            reason: None,
+            duration_ms: None,
+            params,
+            version,
+            log_path,
+            resumed: Vec::new(),
+            milestones: Vec::new(),
+            steps: Vec::new(),
+            not_rolled_back: Vec::new(),
+            torn,
+            last_record: ts,
+            alert: alert.map(|a| *a),
+            diagnostic,
+        })
+    }
+
+    /// Takes the run's next record into account (every record after its `run_started`).
+    pub(crate) fn apply(&mut self, ts: DateTime<Utc>, event: Event) {
+        self.last_record = self.last_record.max(ts);
+        match event {
+            Event::StepStarted(ev::StepStarted {
+                step,
+                kind,
+                attempt,
+                phase,
                 host,
-                incident,
-                detected_at,
-                version,
-                log_path,
-                alert,
-                diagnostic,
-                service,
-                steps,
+                hosts,
                 ..
-            }) => Run {
-                run_id: run_id.clone(),
-                runbook: runbook.clone(),
-                title: title.clone(),
-                runbook_path: runbook_path.clone(),
-                runbook_sha256: runbook_sha256.clone(),
-                mode: *mode,
-                operator: operator.clone(),
-                host: host.clone(),
-                incident: incident.clone(),
-                service: service.clone(),
-                planned: steps.clone(),
-                detected_at: detected_at
-                    .as_deref()
-                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-                    .map(|d| d.with_timezone(&Utc)),
-                started: *ts,
-                finished: None,
-                status: None,
-                reason: None,
-                duration_ms: None,
-                params: params.clone(),
-                version: version.clone(),
-                log_path: log_path.clone(),
-                resumed: Vec::new(),
-                milestones: Vec::new(),
-                steps: Vec::new(),
-                not_rolled_back: Vec::new(),
-                torn: log.torn,
-                last_record: log.records.iter().map(|(t, _)| *t).max().unwrap_or(*ts),
-                alert: alert.as_deref().cloned(),
-                diagnostic: *diagnostic,
-            },
-            _ => return None,
-        };
-        for (ts, event) in &log.records[1..] {
-            match event {
-                Event::StepStarted(ev::StepStarted {
-                    step,
-                    kind,
+            }) => {
+                let s = self.step_mut(&step, phase, kind, host.as_deref());
+                if let Some(hosts) = hosts {
+                    s.planned_hosts = hosts;
+                }
+                if s.started.is_none() || s.status.is_some() {
+                    // A fresh start (or a retry after a prompt) of this step.
+                    if s.status == Some(StepStatus::Succeeded) {
+                        // It succeeded, and runs again (rolled back, or `--from`): a
+                        // new execution, not a retry.
+                        s.attempt_base = attempt.saturating_sub(1);
+                        s.attempts = 0;
+                    }
+                    if s.status.is_some() {
+                        s.status = None;
+                        s.finished = None;
+                    }
+                    s.spawned = None;
+                    s.started.get_or_insert(ts);
+                }
+                s.attempts = s.attempts.max(attempt.saturating_sub(s.attempt_base));
+            }
+            Event::StepOutput(ev::StepOutput {
+                step,
+                text,
+                phase,
+                truncated_bytes,
+                host,
+                ..
+            }) => {
+                let s = self.step_mut(&step, phase, Kind::Auto, host.as_deref());
+                s.truncated_bytes += truncated_bytes.unwrap_or(0);
+                let mut lines = text.lines();
+                // Output shown before its line ended goes on where it stopped.
+                if s.tail_open
+                    && let (Some(last), Some(more)) = (s.output_tail.last_mut(), lines.next())
+                {
+                    last.push_str(more);
+                }
+                s.output_tail.extend(lines.map(str::to_string));
+                if !text.is_empty() {
+                    s.tail_open = !text.ends_with('\n');
+                }
+                let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
+                s.output_tail.drain(..excess);
+            }
+            Event::StepFinished(ev::StepFinished {
+                step,
+                kind,
+                status,
+                duration_ms,
+                attempts,
+                exit_code,
+                phase,
+                response,
+                reason,
+                host,
+                host_counts,
+            }) => {
+                let s = self.step_mut(&step, phase, kind, host.as_deref());
+                s.kind = kind;
+                s.host_counts = host_counts;
+                s.finished = Some(ts);
+                s.status = Some(status);
+                s.duration_ms = Some(duration_ms);
+                // A step that started over is counted by its starts (older logs gave
+                // the attempt number here, counting the earlier execution too).
+                if s.attempt_base == 0 {
+                    s.attempts = s.attempts.max(attempts);
+                }
+                s.exit_code = exit_code;
+                s.response = response;
+                s.reason = reason;
+                if s.started.is_none() {
+                    // Steps that never ran (skipped) start and end at once.
+                    s.started = Some(ts - chrono::Duration::milliseconds(duration_ms as i64));
+                }
+            }
+            Event::StepSpawned(ev::StepSpawned {
+                step,
+                attempt,
+                phase,
+                pgid,
+                start_ticks,
+                boot_id,
+            }) => {
+                let s = self.step_mut(&step, phase, Kind::Auto, None);
+                s.spawned = Some(Spawned {
                     attempt,
-                    phase,
-                    host,
-                    hosts,
-                    ..
-                }) => {
-                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
-                    if let Some(hosts) = hosts {
-                        s.planned_hosts.clone_from(hosts);
-                    }
-                    if s.started.is_none() || s.status.is_some() {
-                        // A fresh start (or a retry after a prompt) of this step.
-                        if s.status == Some(StepStatus::Succeeded) {
-                            // It succeeded, and runs again (rolled back, or `--from`): a
-                            // new execution, not a retry.
-                            s.attempt_base = attempt.saturating_sub(1);
-                            s.attempts = 0;
-                        }
-                        if s.status.is_some() {
-                            s.status = None;
-                            s.finished = None;
-                        }
-                        s.spawned = None;
-                        s.started.get_or_insert(*ts);
-                    }
-                    s.attempts = s.attempts.max(attempt.saturating_sub(s.attempt_base));
-                }
-                Event::StepOutput(ev::StepOutput {
-                    step,
-                    text,
-                    phase,
-                    truncated_bytes,
-                    host,
-                    ..
-                }) => {
-                    let s = run.step_mut(step, *phase, Kind::Auto, host.as_deref());
-                    s.truncated_bytes += truncated_bytes.unwrap_or(0);
-                    let mut lines = text.lines();
-                    // Output shown before its line ended goes on where it stopped.
-                    if s.tail_open
-                        && let (Some(last), Some(more)) = (s.output_tail.last_mut(), lines.next())
-                    {
-                        last.push_str(more);
-                    }
-                    s.output_tail.extend(lines.map(str::to_string));
-                    if !text.is_empty() {
-                        s.tail_open = !text.ends_with('\n');
-                    }
-                    let excess = s.output_tail.len().saturating_sub(TAIL_LINES);
-                    s.output_tail.drain(..excess);
-                }
-                Event::StepFinished(ev::StepFinished {
-                    step,
-                    kind,
-                    status,
-                    duration_ms,
-                    attempts,
-                    exit_code,
-                    phase,
-                    response,
-                    reason,
-                    host,
-                    host_counts,
-                }) => {
-                    let s = run.step_mut(step, *phase, *kind, host.as_deref());
-                    s.kind = *kind;
-                    s.host_counts = *host_counts;
-                    s.finished = Some(*ts);
-                    s.status = Some(*status);
-                    s.duration_ms = Some(*duration_ms);
-                    // A step that started over is counted by its starts (older logs gave
-                    // the attempt number here, counting the earlier execution too).
-                    if s.attempt_base == 0 {
-                        s.attempts = s.attempts.max(*attempts);
-                    }
-                    s.exit_code = *exit_code;
-                    s.response.clone_from(response);
-                    s.reason.clone_from(reason);
-                    if s.started.is_none() {
-                        // Steps that never ran (skipped) start and end at once.
-                        s.started = Some(*ts - chrono::Duration::milliseconds(*duration_ms as i64));
-                    }
-                }
-                Event::StepSpawned(ev::StepSpawned {
-                    step,
-                    attempt,
-                    phase,
                     pgid,
                     start_ticks,
                     boot_id,
-                }) => {
-                    let s = run.step_mut(step, *phase, Kind::Auto, None);
-                    s.spawned = Some(Spawned {
-                        attempt: *attempt,
-                        pgid: *pgid,
-                        start_ticks: *start_ticks,
-                        boot_id: boot_id.clone(),
-                    });
-                }
-                Event::NotRolledBack(ev::NotRolledBack { steps }) => {
-                    run.not_rolled_back.clone_from(steps)
-                }
-                Event::Milestone(ev::Milestone { name, step }) => {
-                    run.milestones.push(MilestoneAt {
-                        name: name.clone(),
-                        step: step.clone(),
-                        at: *ts,
-                    })
-                }
-                Event::RunResumed(ev::RunResumed { operator, .. }) => {
-                    run.resumed.push((*ts, operator.clone()));
-                    // A resumed run is unfinished again until its new end.
-                    run.status = None;
-                    run.finished = None;
-                    run.not_rolled_back.clear();
-                }
-                Event::RunFinished(ev::RunFinished {
-                    status,
-                    duration_ms,
-                    reason,
-                }) => {
-                    run.status = Some(*status);
-                    run.finished = Some(*ts);
-                    run.duration_ms = Some(*duration_ms);
-                    run.reason.clone_from(reason);
-                }
-                Event::RunStarted(ev::RunStarted { .. })
-                | Event::StepRetrying(ev::StepRetrying { .. })
-                | Event::PromptOpened(ev::PromptOpened { .. })
-                | Event::PromptClosed(ev::PromptClosed { .. })
-                | Event::Notice(ev::Notice { .. }) => {}
+                });
             }
+            Event::NotRolledBack(ev::NotRolledBack { steps }) => self.not_rolled_back = steps,
+            Event::Milestone(ev::Milestone { name, step }) => {
+                self.milestones.push(MilestoneAt { name, step, at: ts })
+            }
+            Event::RunResumed(ev::RunResumed { operator, .. }) => {
+                self.resumed.push((ts, operator));
+                // A resumed run is unfinished again until its new end.
+                self.status = None;
+                self.finished = None;
+                self.not_rolled_back.clear();
+            }
+            Event::RunFinished(ev::RunFinished {
+                status,
+                duration_ms,
+                reason,
+            }) => {
+                self.status = Some(status);
+                self.finished = Some(ts);
+                self.duration_ms = Some(duration_ms);
+                self.reason = reason;
+            }
+            Event::RunStarted(_)
+            | Event::StepRetrying(ev::StepRetrying { .. })
+            | Event::PromptOpened(ev::PromptOpened { .. })
+            | Event::PromptClosed(ev::PromptClosed { .. })
+            | Event::Notice(ev::Notice { .. }) => {}
         }
-        Some(run)
     }
 
     /// The record of a step in a phase (of one of its hosts, for a fleet step's host).

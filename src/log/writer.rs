@@ -279,7 +279,7 @@ impl Sink for LogWriter {
 /// in doubt on resume (the safe side). This halves the syncs of a chain of commands.
 fn durable(event: &Event) -> bool {
     match event {
-        Event::RunStarted(ev::RunStarted { .. })
+        Event::RunStarted(_)
         | Event::StepStarted(ev::StepStarted { .. })
         | Event::Milestone(ev::Milestone { .. })
         | Event::RunResumed(ev::RunResumed { .. })

@@ -23,18 +23,24 @@ fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     let paths = reader::all(dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let chunk = paths.len().div_ceil(threads).max(64);
+    // One buffer per thread, reused for every file it reads.
+    let load = |part: &[PathBuf]| -> Vec<Result<Run, String>> {
+        let mut buf = Vec::new();
+        part.iter().map(|p| load_path(p, &mut buf)).collect()
+    };
+    let mut chunks = paths.chunks(chunk);
+    let first = chunks.next().unwrap_or_default();
     let parts: Vec<Vec<Result<Run, String>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|p| load_path(p)).collect()))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
+        let workers: Vec<_> = chunks.map(|part| scope.spawn(move || load(part))).collect();
+        // This thread reads the first share itself rather than wait idle.
+        let mut parts = vec![load(first)];
+        for w in workers {
+            parts.push(
                 w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        parts
     });
     let mut runs = Vec::with_capacity(paths.len());
     for result in parts.into_iter().flatten() {
@@ -46,10 +52,24 @@ fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
     Ok(runs)
 }
 
-/// One run of many: without its steps' output, which no figure over runs needs.
-fn load_path(path: &Path) -> Result<Run, String> {
-    let log = reader::read_with(path, reader::Detail::NoOutput).map_err(|e| e.to_string())?;
-    Run::from_log(&log).ok_or_else(|| format!("{} has no run_started record", path.display()))
+/// One run of many, without its steps' output (which no figure over runs needs), its
+/// records folded into the run as they are read.
+fn load_path(path: &Path, buf: &mut Vec<u8>) -> Result<Run, String> {
+    reader::read_into(path, buf).map_err(|e| e.to_string())?;
+    let mut run: Option<Run> = None;
+    let mut first = true;
+    let ends = reader::each_record(path, buf, reader::Detail::NoOutput, |ts, event| {
+        match &mut run {
+            Some(run) => run.apply(ts, event),
+            None if first => run = Run::started(ts, event, false),
+            None => {}
+        }
+        first = false;
+    })
+    .map_err(|e| e.to_string())?;
+    let mut run = run.ok_or_else(|| format!("{} has no run_started record", path.display()))?;
+    run.torn = ends.torn;
+    Ok(run)
 }
 
 /// Reads one run by id (or `latest`).

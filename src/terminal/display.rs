@@ -345,17 +345,18 @@ impl Display {
 
     fn show(&mut self, event: &Event) {
         match event {
-            Event::RunStarted(ev::RunStarted {
-                run_id,
-                runbook,
-                title,
-                mode,
-                log_path,
-                incident,
-                detected_at,
-                timeout_ms,
-                ..
-            }) => {
+            Event::RunStarted(started) => {
+                let ev::RunStarted {
+                    run_id,
+                    runbook,
+                    title,
+                    mode,
+                    log_path,
+                    incident,
+                    detected_at,
+                    timeout_ms,
+                    ..
+                } = &**started;
                 self.run = Some((run_id.clone(), log_path.clone()));
                 self.rehearsal = *mode == Mode::DryRun;
                 let detected = detected_at

@@ -18,15 +18,16 @@ pub(crate) fn sanitized(event: &Event) -> Cow<'_, Event> {
     }
     let mut e = event.clone();
     match &mut e {
-        Event::RunStarted(ev::RunStarted {
-            runbook,
-            title,
-            operator,
-            host,
-            incident,
-            log_path,
-            ..
-        }) => {
+        Event::RunStarted(started) => {
+            let ev::RunStarted {
+                runbook,
+                title,
+                operator,
+                host,
+                incident,
+                log_path,
+                ..
+            } = &mut **started;
             for s in [runbook, title, operator, host, log_path] {
                 clean(s);
             }
@@ -65,15 +66,16 @@ fn needs(event: &Event) -> bool {
     };
     let opt = |s: &Option<String>| s.as_deref().is_some_and(bad);
     match event {
-        Event::RunStarted(ev::RunStarted {
-            runbook,
-            title,
-            operator,
-            host,
-            incident,
-            log_path,
-            ..
-        }) => {
+        Event::RunStarted(started) => {
+            let ev::RunStarted {
+                runbook,
+                title,
+                operator,
+                host,
+                incident,
+                log_path,
+                ..
+            } = &**started;
             [runbook, title, operator, host, log_path]
                 .into_iter()
                 .any(|s| bad(s))
