@@ -176,6 +176,13 @@ fn redact(text: &str, lab: &Lab) -> String {
     let rules = [
         (r"\d{8}T\d{9}Z-[0-9a-f]{6}", "[RUN_ID]"),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", "[TS]"),
+        // A timeline row on another day than the run's start shows its date (detection 5
+        // minutes before a run started just after midnight): the snapshot is of the
+        // layout, not of the day.
+        (
+            r"(?m)^\| \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \|",
+            "| [CLOCK] |",
+        ),
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[TIME]"),
         (r"\d{4}-\d{2}-\d{2}", "[DATE]"),
         (r"\d{2}:\d{2}:\d{2}", "[CLOCK]"),
@@ -210,6 +217,13 @@ fn redact_json(value: &mut serde_json::Value, lab: &Lab) {
                         *v = serde_json::Value::String("[redacted]".into());
                     } else if k == "host" {
                         *v = serde_json::Value::String("[HOST]".into());
+                    } else if k == "at"
+                        && let Some(at) = v.as_str()
+                    {
+                        // A timeline row's clock, with its date when it is on another
+                        // day than the run's start (see `redact`).
+                        let clock = at.rsplit(' ').next().unwrap_or(at);
+                        *v = serde_json::Value::String(redact(clock, lab));
                     } else {
                         walk(v, lab);
                     }
