@@ -904,6 +904,11 @@ fn one_live_execution_at_a_time_and_a_crash_releases_the_lock() {
         &runbook_with("[[step]]\nid = \"hold\"\nrun = \"touch started; sleep 30\"\n"),
     );
     let dir = t.path().to_path_buf();
+    // A longer text left by an earlier holder is written over, not read back.
+    let locks = dir.join("logs").join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let earlier = r#"{"run_id":"20250101T000000000Z-aaaaaa","operator":"an-earlier-operator-with-a-long-name","host":"an-old-host.example.com","pid":4000000,"since":"2025-01-01T00:00:00Z"}"#;
+    std::fs::write(locks.join("x.lock"), format!("{earlier}\n{earlier}")).unwrap();
     let mut first = crate::test::spawn(&dir, &["exec", "x", "--operator", "alice"]);
     let start = Instant::now();
     while !dir.join("started").exists() && start.elapsed() < Duration::from_secs(10) {

@@ -4,7 +4,8 @@
 //! stale lock to clean up by hand.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -52,12 +53,20 @@ pub(crate) fn acquire(log_dir: &Path, runbook: &str, holder: &Holder) -> Result<
         .open(&path)
         .map_err(|e| fail("open the lock in", e))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(mut lock) => {
-            let info = serde_json::to_string(holder).unwrap_or_default();
-            let written = lock
-                .set_len(0)
-                .and_then(|_| lock.rewind())
-                .and_then(|_| lock.write_all(info.as_bytes()));
+        Ok(lock) => {
+            let mut info = serde_json::to_string(holder).unwrap_or_default();
+            // Written over the last holder's text, padded with spaces (which JSON allows
+            // after a value) to its length: cutting the file would cost a journal update
+            // on every run. A lock file grown odd (over 64 KiB) is cut after all.
+            let old = lock.metadata().map(|m| m.len()).unwrap_or(0);
+            let written = if old > 64 * 1024 {
+                lock.set_len(0)
+                    .and_then(|()| lock.write_all_at(info.as_bytes(), 0))
+            } else {
+                let pad = usize::try_from(old).unwrap_or(0).saturating_sub(info.len());
+                info.extend(std::iter::repeat_n(' ', pad));
+                lock.write_all_at(info.as_bytes(), 0)
+            };
             // Not synced: the lock itself is the kernel's; the text only says who holds it.
             written.map_err(|e| fail("write the lock in", e))?;
             Ok(RunLock { _lock: lock })

@@ -29,6 +29,9 @@ pub(crate) struct LogWriter {
     output_cap: u64,
     /// Output so far of each attempt in flight: logged and dropped bytes.
     attempts: Vec<Attempt>,
+    /// The directory of a log just created, synced (for the file's entry) right after the
+    /// file's first sync: one journal commit then carries both.
+    unsynced_dir: Option<PathBuf>,
 }
 
 /// One attempt's output: of a step, or of a fleet step on one host.
@@ -58,9 +61,11 @@ impl LogWriter {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        // Make the new directory entry durable too, so the file itself survives a crash.
-        File::open(dir)?.sync_all()?;
-        Self::new(file, path, 0, output_cap)
+        let mut log = Self::new(file, path, 0, output_cap)?;
+        // The new directory entry is made durable with the first synced record, so the
+        // file itself survives a crash.
+        log.unsynced_dir = Some(dir.to_path_buf());
+        Ok(log)
     }
 
     /// Opens an existing log to go on writing it (for `resume`): after its last record,
@@ -92,6 +97,7 @@ impl LogWriter {
             allocated: end,
             output_cap,
             attempts: Vec::new(),
+            unsynced_dir: None,
         })
     }
 
@@ -137,6 +143,9 @@ impl LogWriter {
         self.put(&line)?;
         if sync {
             self.file.sync_data()?;
+            if let Some(dir) = self.unsynced_dir.take() {
+                File::open(dir)?.sync_all()?;
+            }
             // A log deleted under a running run (its directory removed by a cleanup job)
             // would take every later record with it, unseen.
             use std::os::unix::fs::MetadataExt;
@@ -277,17 +286,19 @@ impl Sink for LogWriter {
 /// an end. Output is not, and neither is the end of an automated step nobody answered for:
 /// the next record's sync carries it, and if the machine dies first the step is merely
 /// in doubt on resume (the safe side). This halves the syncs of a chain of commands.
+/// `run_started` waits for the first such record too: nothing has happened before it, and
+/// a run lost with the power before its first step leaves nothing to resume.
 fn durable(event: &Event) -> bool {
     match event {
-        Event::RunStarted(_)
-        | Event::StepStarted(ev::StepStarted { .. })
+        Event::StepStarted(ev::StepStarted { .. })
         | Event::Milestone(ev::Milestone { .. })
         | Event::RunResumed(ev::RunResumed { .. })
         | Event::RunFinished(ev::RunFinished { .. }) => true,
         Event::StepFinished(ev::StepFinished { kind, response, .. }) => {
             *kind == crate::event::Kind::Manual || response.answer.is_some()
         }
-        Event::StepOutput(ev::StepOutput { .. })
+        Event::RunStarted(_)
+        | Event::StepOutput(ev::StepOutput { .. })
         | Event::StepSpawned(ev::StepSpawned { .. })
         | Event::StepRetrying(ev::StepRetrying { .. })
         | Event::PromptOpened(ev::PromptOpened { .. })

@@ -117,7 +117,7 @@ impl Display {
     /// terminal's width; held back while a prompt is on screen, so the prompt is never
     /// drawn over.
     fn line(&mut self, text: &str) {
-        let text = if self.wrap {
+        let mut text = if self.wrap {
             wrap(text, super::wrap::width())
         } else {
             text.to_string()
@@ -132,7 +132,9 @@ impl Display {
         match &self.spinners {
             Some(s) => s.println(&text),
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                // One write for the line and its end.
+                text.push('\n');
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
             }
         }
     }
