@@ -176,20 +176,44 @@ impl StepRun {
     }
 }
 
+/// A run built record by record as its log is read: its first record must be the
+/// `run_started` that begins it; every later one is taken into account in order.
+#[derive(Default)]
+pub(crate) struct Fold {
+    run: Option<Run>,
+    seen: bool,
+}
+
+impl Fold {
+    pub(crate) fn push(&mut self, ts: DateTime<Utc>, event: Event) {
+        match &mut self.run {
+            Some(run) => run.apply(ts, event),
+            None if !self.seen => self.run = Run::started(ts, event),
+            None => {}
+        }
+        self.seen = true;
+    }
+
+    /// The run, `None` when the log did not begin with `run_started`.
+    pub(crate) fn finish(self, torn: bool) -> Option<Run> {
+        let mut run = self.run?;
+        run.torn = torn;
+        Some(run)
+    }
+}
+
 impl Run {
     /// Builds the run from its log's records, in order.
     pub(crate) fn from_log(log: &RunLog) -> Option<Run> {
-        let mut records = log.records.iter().cloned();
-        let (ts, first) = records.next()?;
-        let mut run = Run::started(ts, first, log.torn)?;
-        for (ts, event) in records {
-            run.apply(ts, event);
+        let mut fold = Fold::default();
+        for (ts, event) in log.records.iter().cloned() {
+            fold.push(ts, event);
         }
-        Some(run)
+        fold.finish(log.torn)
     }
 
     /// A run as its `run_started` record begins it; `None` for any other record.
-    pub(crate) fn started(ts: DateTime<Utc>, first: Event, torn: bool) -> Option<Run> {
+    fn started(ts: DateTime<Utc>, first: Event) -> Option<Run> {
         let Event::RunStarted(started) = first else {
             return None;
         };
@@ -241,7 +265,7 @@ impl Run {
             milestones: Vec::new(),
             steps: Vec::new(),
             not_rolled_back: Vec::new(),
-            torn,
+            torn: false,
             last_record: ts,
             alert: alert.map(|a| *a),
             diagnostic,
@@ -249,7 +273,7 @@ impl Run {
     }
 
     /// Takes the run's next record into account (every record after its `run_started`).
-    pub(crate) fn apply(&mut self, ts: DateTime<Utc>, event: Event) {
+    fn apply(&mut self, ts: DateTime<Utc>, event: Event) {
         self.last_record = self.last_record.max(ts);
         match event {
             Event::StepStarted(ev::StepStarted {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::format::{Shown, visible};
 use crate::log::reader;
-use crate::log::run::Run;
+use crate::log::run::{Fold, Run};
 
 /// Reads every run in `dir` (oldest first), warning on stderr about logs it cannot read.
 ///
@@ -56,19 +56,14 @@ fn load_all(dir: &Path) -> Result<Vec<Run>, Error> {
 /// records folded into the run as they are read.
 fn load_path(path: &Path, buf: &mut Vec<u8>) -> Result<Run, String> {
     reader::read_into(path, buf).map_err(|e| e.to_string())?;
-    let mut run: Option<Run> = None;
-    let mut first = true;
+    let mut fold = Fold::default();
     let ends = reader::each_record(path, buf, reader::Detail::NoOutput, |ts, event| {
-        match &mut run {
-            Some(run) => run.apply(ts, event),
-            None if first => run = Run::started(ts, event, false),
-            None => {}
-        }
-        first = false;
+        fold.push(ts, event);
     })
     .map_err(|e| e.to_string())?;
-    let mut run = run.ok_or_else(|| format!("{} has no run_started record", path.display()))?;
-    run.torn = ends.torn;
+    let run = fold
+        .finish(ends.torn)
+        .ok_or_else(|| format!("{} has no run_started record", path.display()))?;
     Ok(run)
 }
 
