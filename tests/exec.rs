@@ -995,3 +995,27 @@ fn a_rehearsal_goes_on_past_a_failing_read_only_check() {
     assert!(!ran.tempdir.path().join("acted").exists());
     assert_eq!(ran.log().last().unwrap()["status"], "succeeded");
 }
+
+#[test]
+fn each_spawn_records_the_start_time_proc_gives_its_shell() {
+    // `resume` tells a step's process group from a newer one with the same id by this start
+    // time, so it must be exactly what /proc says (field 22 of the shell's stat), for every
+    // step, including those that start near a clock tick's edge.
+    let steps: String = (0..60)
+        .map(|i| format!("[[step]]\nid = \"s{i}\"\nrun = \"cut -d' ' -f22 /proc/$$/stat\"\n\n"))
+        .collect();
+    let ran = exec(&runbook_with(&steps)).run();
+    let log = ran.log();
+    let spawned: Vec<u64> = log
+        .iter()
+        .filter(|e| e["event"] == "step_spawned")
+        .filter_map(|e| e["start_ticks"].as_u64())
+        .collect();
+    let seen: Vec<u64> = log
+        .iter()
+        .filter(|e| e["event"] == "step_output")
+        .filter_map(|e| e["text"].as_str()?.trim().parse().ok())
+        .collect();
+    assert_eq!(spawned.len(), 60, "{log:?}");
+    assert_eq!(spawned, seen);
+}

@@ -44,6 +44,35 @@ pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     stat_field(pid, 19)
 }
 
+/// The start time `/proc` would give a process created now: the kernel stamps a new
+/// process with `CLOCK_BOOTTIME` and shows it in ticks of `CLK_TCK`, rounded down.
+pub(crate) fn ticks_now() -> Option<u64> {
+    static HZ: OnceLock<Option<u64>> = OnceLock::new();
+    let hz = (*HZ.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|hz| u64::try_from(hz).ok())
+            .filter(|&hz| hz > 0 && NANOS % hz == 0)
+    }))?;
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let secs = u64::try_from(now.tv_sec()).ok()?;
+    let nanos = u64::try_from(now.tv_nsec()).ok()?;
+    Some(secs * hz + nanos / (NANOS / hz))
+}
+
+const NANOS: u64 = 1_000_000_000;
+
+/// The start time of `pid`, a process created between two readings of [`ticks_now`]: when
+/// both fell in the same tick (a spawn takes microseconds, a tick is 10 ms) that tick is
+/// the answer without a look at `/proc`.
+pub(crate) fn spawned_at(pid: u32, before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    match (before, after) {
+        (Some(b), Some(a)) if a == b => Some(b),
+        _ => start_ticks(pid),
+    }
+}
+
 /// Whether any live process is in group `pgid`. Zombies do not count: a process killed
 /// and not yet reaped (by init, once its parent is gone) runs nothing.
 fn group_exists(pgid: u32) -> bool {

@@ -1,8 +1,11 @@
 //! One attempt of an automated step: its shell (`sh -c` unless it names another) in its own process group, output streamed as
 //! it comes, and the whole group ended on timeout or interrupt (TERM, a grace period, KILL).
 
+use std::cell::RefCell;
+use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -11,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::orphans;
 use crate::event::Stream;
 
 /// How long a group has between TERM and KILL.
@@ -93,13 +97,52 @@ pub(crate) fn signal_group(pgid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
 
-/// Runs `spec`: tells `on_spawn` the process group once it exists, hands every chunk of
-/// output to `on_output` as it arrives, and says when output has gone quiet.
+/// What a step's stdin reads: nothing. `/dev/null` is opened once and handed to every
+/// step (a path lookup per spawn is measurable in a chain of short steps).
+fn null_stdin() -> Stdio {
+    static NULL: OnceLock<Option<File>> = OnceLock::new();
+    NULL.get_or_init(|| File::open("/dev/null").ok())
+        .as_ref()
+        .and_then(|f| f.try_clone().ok())
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
+/// Read buffers of finished steps, kept for the next ones: two fresh 64 KiB buffers per
+/// step made the allocator grow and trim its heap around every spawn.
+struct Buffers;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers kept at most (steps running at once each hold two).
+const SPARE_MAX: usize = 16;
+
+impl Buffers {
+    fn take() -> Vec<u8> {
+        SPARE
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| Vec::with_capacity(READ_SIZE))
+    }
+
+    fn give(buf: Vec<u8>) {
+        SPARE.with(|s| {
+            let mut spare = s.borrow_mut();
+            if spare.len() < SPARE_MAX {
+                spare.push(buf);
+            }
+        });
+    }
+}
+
+/// Runs `spec`: tells `on_spawn` the process group and its start time (clock ticks since
+/// boot) once it exists, hands every chunk of output to `on_output` as it arrives, and says
+/// when output has gone quiet.
 pub(crate) async fn run(
     spec: &Spec,
-    on_spawn: impl FnOnce(u32),
-    mut on_output: impl FnMut(Piece<'_>),
-    mut cancel: watch::Receiver<Cancel>,
+    on_spawn: impl FnOnce(u32, Option<u64>),
+    on_output: impl FnMut(Piece<'_>),
+    cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
     // The default is a full path: a bare `sh` is looked for in every PATH directory before
     // each spawn.
@@ -111,26 +154,51 @@ pub(crate) async fn run(
     cmd.args(options)
         .arg(&spec.command)
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(null_stdin())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &spec.dir {
         cmd.current_dir(dir);
     }
+    let before = orphans::ticks_now();
     let mut child = cmd.spawn()?;
+    let after = orphans::ticks_now();
     let pgid = child.id().map_or(0, |id| id as i32);
     if let Some(id) = child.id() {
-        on_spawn(id);
+        on_spawn(id, orphans::spawned_at(id, before, after));
     }
+    let mut buf_out = Buffers::take();
+    let mut buf_err = Buffers::take();
+    let outcome = watch_child(
+        spec,
+        &mut child,
+        pgid,
+        [&mut buf_out, &mut buf_err],
+        on_output,
+        cancel,
+    )
+    .await;
+    Buffers::give(buf_out);
+    Buffers::give(buf_err);
+    outcome
+}
+
+/// Streams the output of `child` (group `pgid`) through `buf_out` and `buf_err` until it
+/// has ended and its pipes are drained, or it has been stopped.
+async fn watch_child(
+    spec: &Spec,
+    child: &mut tokio::process::Child,
+    pgid: i32,
+    [buf_out, buf_err]: [&mut Vec<u8>; 2],
+    mut on_output: impl FnMut(Piece<'_>),
+    mut cancel: watch::Receiver<Cancel>,
+) -> std::io::Result<Outcome> {
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     if let Some(o) = &out {
         widen(o);
     }
-    let mut buf_out = Vec::with_capacity(READ_SIZE);
-    let mut buf_err = Vec::with_capacity(READ_SIZE);
-
     let mut status = None;
     let mut ended_by: Option<Outcome> = None;
     let mut cancel_open = true;
@@ -168,9 +236,9 @@ pub(crate) async fn run(
             break;
         }
         tokio::select! {
-            n = read_some(&mut out, &mut buf_out) => match n {
+            n = read_some(&mut out, buf_out) => match n {
                 Ok(n) if n > 0 => {
-                    on_output(Piece::Data(Stream::Stdout, &buf_out));
+                    on_output(Piece::Data(Stream::Stdout, buf_out));
                     last_output = Instant::now();
                     if !quiet_armed {
                         quiet.as_mut().reset(last_output + QUIET);
@@ -179,9 +247,9 @@ pub(crate) async fn run(
                 }
                 _ => out = None,
             },
-            n = read_some(&mut err, &mut buf_err) => match n {
+            n = read_some(&mut err, buf_err) => match n {
                 Ok(n) if n > 0 => {
-                    on_output(Piece::Data(Stream::Stderr, &buf_err));
+                    on_output(Piece::Data(Stream::Stderr, buf_err));
                     last_output = Instant::now();
                     if !quiet_armed {
                         quiet.as_mut().reset(last_output + QUIET);

@@ -136,38 +136,39 @@ fn char_boundary_before(bytes: &[u8], cut: usize) -> usize {
 }
 
 impl LineSplitter {
-    /// Feeds bytes; returns bytes ready to emit, if any.
-    pub fn push<'a>(&mut self, bytes: &'a [u8], masker: &Masker) -> Option<Cow<'a, [u8]>> {
-        // The common case, a read that ends in a newline with nothing pending: its lines go
-        // out without being copied (unless a secret has to be masked in them).
-        if self.pending.is_empty()
-            && let Some(i) = memchr::memrchr(b'\n', bytes)
-        {
-            self.pending.extend_from_slice(&bytes[i + 1..]);
-            return Some(masker.mask_bytes(&bytes[..=i]));
-        }
-        // Only the new bytes can hold a newline that was not there before.
-        let old = self.pending.len();
-        self.pending.extend_from_slice(bytes);
-        let cut = match memchr::memrchr(b'\n', &self.pending[old..]) {
-            Some(i) => old + i + 1,
-            None if self.pending.len() > MAX_PIECE => {
+    /// Feeds bytes; hands what is ready to `emit`, masked: whole lines, or a bounded piece
+    /// of a line too long to wait for. Lines go out without being copied, but for the end
+    /// of a line the previous read left unfinished.
+    pub fn push(&mut self, bytes: &[u8], masker: &Masker, mut emit: impl FnMut(&[u8])) {
+        let Some(last) = memchr::memrchr(b'\n', bytes) else {
+            self.pending.extend_from_slice(bytes);
+            if self.pending.len() > MAX_PIECE {
                 // Mask first, then cut: a secret that ends in this piece is masked whole, and
                 // one that may go on in the next read lies wholly in the tail held back.
                 if let Cow::Owned(masked) = masker.mask_bytes(&self.pending) {
                     self.pending = masked;
                 }
                 let cut = self.pending.len().saturating_sub(masker.holdback());
-                char_boundary_before(&self.pending, cut)
+                let cut = char_boundary_before(&self.pending, cut);
+                if cut > 0 {
+                    emit(&self.pending[..cut]);
+                    self.pending.drain(..cut);
+                }
             }
-            None => return None,
+            return;
         };
-        if cut == 0 {
-            return None;
+        let mut lines = &bytes[..=last];
+        if !self.pending.is_empty() {
+            let first = memchr::memchr(b'\n', lines).unwrap_or(last);
+            self.pending.extend_from_slice(&lines[..=first]);
+            emit(&masker.mask_bytes(&self.pending));
+            self.pending.clear();
+            lines = &lines[first + 1..];
         }
-        let rest = self.pending.split_off(cut);
-        let piece = std::mem::replace(&mut self.pending, rest);
-        Some(Cow::Owned(masker.mask_bytes(&piece).into_owned()))
+        if !lines.is_empty() {
+            emit(&masker.mask_bytes(lines));
+        }
+        self.pending.extend_from_slice(&bytes[last + 1..]);
     }
 
     /// The unfinished line so far, for output that went quiet without a newline (`waiting
@@ -198,13 +199,62 @@ impl LineSplitter {
 mod tests {
     use super::*;
 
+    /// What one push hands on, all pieces together; `None` when nothing.
+    fn push(s: &mut LineSplitter, bytes: &[u8], m: &Masker) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        s.push(bytes, m, |piece| {
+            out.get_or_insert_default().extend_from_slice(piece);
+        });
+        out
+    }
+
+    #[test]
+    fn a_line_finished_by_a_read_comes_out_whole_before_the_lines_after_it() {
+        let m = Masker::new(["hunter2".to_string()]);
+        let mut s = LineSplitter::default();
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut feed = |s: &mut LineSplitter, bytes: &[u8]| {
+            s.push(bytes, &m, |p| pieces.push(p.to_vec()));
+        };
+        feed(&mut s, b"one\ntw");
+        feed(&mut s, b"o hun");
+        feed(&mut s, b"ter2\nthree\nfour hunter2\nfi");
+        assert_eq!(s.finish(&m).as_deref(), Some(&b"fi"[..]));
+        let pieces: Vec<&str> = pieces
+            .iter()
+            .map(|p| std::str::from_utf8(p).unwrap_or("?"))
+            .collect();
+        assert_eq!(pieces, ["one\n", "two ***\n", "three\nfour ***\n"]);
+    }
+
+    #[test]
+    fn any_cut_of_a_stream_gives_back_the_same_lines() {
+        let m = Masker::new(["hunter2".to_string()]);
+        let text = b"alpha\nbeta hunter2 gamma\n\ndelta hunter2\nepsilon";
+        let masked = b"alpha\nbeta *** gamma\n\ndelta ***\nepsilon";
+        for a in 0..text.len() {
+            for b in a..text.len() {
+                let mut s = LineSplitter::default();
+                let mut out = Vec::new();
+                for part in [&text[..a], &text[a..b], &text[b..]] {
+                    s.push(part, &m, |p| {
+                        assert!(p.ends_with(b"\n"), "a piece that is not whole lines: {p:?}");
+                        out.extend_from_slice(p);
+                    });
+                }
+                out.extend(s.finish(&m).unwrap_or_default());
+                assert_eq!(out, masked, "cut at {a} and {b}");
+            }
+        }
+    }
+
     #[test]
     fn masks_secrets_split_across_reads() {
         let m = Masker::new(["hunter2".to_string()]);
         let mut s = LineSplitter::default();
-        assert_eq!(s.push(b"password: hun", &m), None);
+        assert_eq!(push(&mut s, b"password: hun", &m), None);
         assert_eq!(
-            s.push(b"ter2\nnext", &m).as_deref(),
+            push(&mut s, b"ter2\nnext", &m).as_deref(),
             Some(&b"password: ***\n"[..])
         );
         assert_eq!(s.finish(&m).as_deref(), Some(&b"next"[..]));
@@ -215,10 +265,13 @@ mod tests {
         let m = Masker::new(["hunter2".to_string()]);
         let mut s = LineSplitter::default();
         assert_eq!(
-            s.push(b"a hunter2\nb hun", &m).as_deref(),
+            push(&mut s, b"a hunter2\nb hun", &m).as_deref(),
             Some(&b"a ***\n"[..])
         );
-        assert_eq!(s.push(b"ter2\n", &m).as_deref(), Some(&b"b ***\n"[..]));
+        assert_eq!(
+            push(&mut s, b"ter2\n", &m).as_deref(),
+            Some(&b"b ***\n"[..])
+        );
         assert_eq!(s.finish(&m), None);
     }
 
@@ -229,15 +282,15 @@ mod tests {
         // A character split across two reads is never cut in half.
         let data = "€".repeat(MAX_PIECE);
         let (a, b) = data.as_bytes().split_at(MAX_PIECE * 3 / 2 + 1);
-        let mut out = s.push(a, &m).unwrap_or_default().into_owned();
+        let mut out = push(&mut s, a, &m).unwrap_or_default();
         assert!(std::str::from_utf8(&out).is_ok());
-        out.extend_from_slice(&s.push(b, &m).unwrap_or_default());
+        out.extend_from_slice(&push(&mut s, b, &m).unwrap_or_default());
         out.extend(s.finish(&m).unwrap_or_default());
         assert_eq!(out, data.as_bytes());
         // Bytes that are not UTF-8 pass through unchanged.
         let mut s = LineSplitter::default();
         assert_eq!(
-            s.push(b"\xff\xfe\n", &m).as_deref(),
+            push(&mut s, b"\xff\xfe\n", &m).as_deref(),
             Some(&b"\xff\xfe\n"[..])
         );
     }
@@ -249,8 +302,8 @@ mod tests {
             let mut s = LineSplitter::default();
             let mut data = vec![b'x'; before];
             data.extend_from_slice(b"hunter2-long");
-            let mut all = s.push(&data, &m).unwrap_or_default().into_owned();
-            all.extend_from_slice(&s.push(b"yy\n", &m).unwrap_or_default());
+            let mut all = push(&mut s, &data, &m).unwrap_or_default();
+            all.extend_from_slice(&push(&mut s, b"yy\n", &m).unwrap_or_default());
             all.extend(s.finish(&m).unwrap_or_default());
             assert!(all.ends_with(b"x***yy\n"), "{before}");
             assert_eq!(all.len(), before + 6, "{before}");
@@ -274,15 +327,18 @@ mod tests {
     fn a_quiet_unfinished_line_is_flushed_but_not_half_a_secret() {
         let m = Masker::new(["hunter2".to_string()]);
         let mut s = LineSplitter::default();
-        assert_eq!(s.push(b"waiting for replica...", &m), None);
+        assert_eq!(push(&mut s, b"waiting for replica...", &m), None);
         assert_eq!(s.flush(&m).as_deref(), Some(&b"waiting for replica..."[..]));
         assert_eq!(s.flush(&m), None);
         // `hun` could be the start of the secret: it waits for what follows.
-        assert_eq!(s.push(b" password hun", &m), None);
+        assert_eq!(push(&mut s, b" password hun", &m), None);
         assert_eq!(s.flush(&m).as_deref(), Some(&b" password "[..]));
-        assert_eq!(s.push(b"ter2 ok\n", &m).as_deref(), Some(&b"*** ok\n"[..]));
+        assert_eq!(
+            push(&mut s, b"ter2 ok\n", &m).as_deref(),
+            Some(&b"*** ok\n"[..])
+        );
         // Half a character waits for its other half.
-        assert_eq!(s.push(&"50% €".as_bytes()[..6], &m), None);
+        assert_eq!(push(&mut s, &"50% €".as_bytes()[..6], &m), None);
         assert_eq!(s.flush(&m).as_deref(), Some(&b"50% "[..]));
         assert_eq!(s.finish(&m).as_deref(), Some(&"€".as_bytes()[..2]));
     }
@@ -293,8 +349,8 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut data = vec![b'x'; MAX_PIECE];
         data.extend_from_slice(b"secr");
-        let mut all = s.push(&data, &m).unwrap_or_default().into_owned();
-        all.extend_from_slice(&s.push(b"et\n", &m).unwrap_or_default());
+        let mut all = push(&mut s, &data, &m).unwrap_or_default();
+        all.extend_from_slice(&push(&mut s, b"et\n", &m).unwrap_or_default());
         all.extend(s.finish(&m).unwrap_or_default());
         assert!(all.ends_with(b"xx***\n"));
     }

@@ -134,7 +134,7 @@ impl Task {
             let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
             let outcome = process::run(
                 &self.spec,
-                |pgid| {
+                |pgid, start_ticks| {
                     // Where to find the step's processes if this process dies; not synced:
                     // resume also finds them by their environment.
                     let _ = emitter.emit(&Event::StepSpawned(ev::StepSpawned {
@@ -142,7 +142,7 @@ impl Task {
                         attempt,
                         phase: self.phase,
                         pgid,
-                        start_ticks: super::orphans::start_ticks(pgid).unwrap_or_default(),
+                        start_ticks: start_ticks.unwrap_or_default(),
                         boot_id: super::orphans::boot_id(),
                     }));
                 },
@@ -253,9 +253,10 @@ impl<'a> StepOutput<'a> {
     }
 
     pub(crate) fn push(&mut self, stream: Stream, bytes: &[u8]) {
-        if let Some(piece) = self.split[stream as usize].push(bytes, self.masker) {
-            self.emit(stream, &piece);
-        }
+        // Out of `self` while it hands pieces to `self.emit`, then back.
+        let mut split = std::mem::take(&mut self.split[stream as usize]);
+        split.push(bytes, self.masker, |piece| self.emit(stream, piece));
+        self.split[stream as usize] = split;
     }
 
     fn emit(&self, stream: Stream, bytes: &[u8]) {
