@@ -270,8 +270,13 @@ async fn watch_child(
             }
             s = child.wait(), if status.is_none() => {
                 status = Some(s?);
-                drain.as_mut().reset(Instant::now() + DRAIN);
-                draining = true;
+                // Usually both pipes ended first (a process closes its files before its
+                // parent hears of its exit), and the loop ends here. Arming a timer would
+                // cost a wake-up of the runtime's driver for nothing.
+                if out.is_some() || err.is_some() {
+                    drain.as_mut().reset(Instant::now() + DRAIN);
+                    draining = true;
+                }
             }
             () = &mut deadline, if timed && ended_by.is_none() && status.is_none() => {
                 signal_group(pgid, Signal::SIGTERM);
