@@ -303,7 +303,7 @@ pub(crate) fn check_literal(
     groups: Option<&Groups>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    if text.contains("{{") {
+    if !super::template::is_plain(text) {
         return;
     }
     for word in words(text) {

@@ -30,6 +30,11 @@ pub struct VarRef {
     pub offset: usize,
 }
 
+/// Whether `text` holds no template syntax at all: handlebars would make it one raw string.
+pub fn is_plain(text: &str) -> bool {
+    !text.contains("{{")
+}
+
 /// Parses `text` and returns the variables it reads, in order of first use.
 pub fn analyse(text: &str) -> Result<Vec<VarRef>, Vec<Problem>> {
     analyse_compiled(text).map(|(_, refs)| refs)
@@ -381,7 +386,7 @@ impl Renderer {
     /// lands in, `{{{x}}}` is inserted as it is.
     pub fn shell(&self, text: &str, data: &serde_json::Value) -> Result<Command, String> {
         // A command with no placeholder is itself (most steps of most runbooks).
-        if !text.contains("{{") {
+        if is_plain(text) {
             return Ok(Command {
                 text: text.to_string(),
                 env: Vec::new(),
@@ -422,7 +427,7 @@ impl Renderer {
 
     /// For everything that is not a shell command: `manual`, `when`, `env`, `dir`.
     pub fn raw(&self, text: &str, data: &serde_json::Value) -> Result<String, String> {
-        if !text.contains("{{") {
+        if is_plain(text) {
             return Ok(text.to_string());
         }
         self.raw
