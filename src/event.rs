@@ -631,6 +631,17 @@ pub(crate) trait Sink: Send {
     fn events(&mut self, events: &[Event]) -> io::Result<()> {
         events.iter().try_for_each(|e| self.event(e))
     }
+
+    /// An event whose sync is left to a later [`Sink::sync`] (a step's start, synced while
+    /// its shell starts).
+    fn event_unsynced(&mut self, event: &Event) -> io::Result<()> {
+        self.event(event)
+    }
+
+    /// Makes everything recorded so far durable.
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The log could not be written: the run cannot be trusted to be recorded from here on.

@@ -46,6 +46,21 @@ impl Emitter {
         logged
     }
 
+    /// Records `event` without making it durable yet, then shows it: [`Emitter::sync`]
+    /// follows, before anything the event announces can happen.
+    pub(crate) fn emit_unsynced(&self, event: &Event) -> Result<(), LogFailed> {
+        let mut sinks = self.lock();
+        let logged = sinks.write(|| what(event), |log| log.event_unsynced(event));
+        let _ = sinks.display.event(event);
+        logged
+    }
+
+    /// Makes every record so far durable; `event` is the one that needed it, named in the
+    /// message should this fail.
+    pub(crate) fn sync(&self, event: &Event) -> Result<(), LogFailed> {
+        self.lock().write(|| what(event), |log| log.sync())
+    }
+
     /// Records several events with one sync of the log (the starts of a batch of hosts,
     /// all on disk before any of their processes is spawned), then shows them.
     pub(crate) fn emit_all(&self, events: &[Event]) -> Result<(), LogFailed> {

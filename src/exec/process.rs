@@ -50,7 +50,17 @@ pub(crate) struct Spec {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) timeout: Option<Duration>,
+    /// Whether the shell can hold the command at its start ([`crate::runbook::Shell::can_hold`]):
+    /// the shell is then started while the step's start is being made durable.
+    pub(crate) hold: bool,
 }
+
+/// What a held shell runs before the command, on the command's first line (so the line
+/// numbers of its messages stay the command's): it waits for a line on stdin, which comes
+/// once the step's start is durable, and exits without running anything if stdin ends
+/// first (the start could not be recorded, or runbook died). Then stdin is `/dev/null`, as
+/// for every step.
+const HOLD: &str = "read -r _ || exit 125; exec </dev/null; ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -135,11 +145,14 @@ impl Buffers {
     }
 }
 
-/// Runs `spec`: tells `on_spawn` the process group and its start time (clock ticks since
-/// boot) once it exists, hands every chunk of output to `on_output` as it arrives, and says
-/// when output has gone quiet.
+/// Runs `spec` once `durable` has made its start durable: the command never runs before
+/// `durable` returns, and does not run if it fails (that error is returned). A shell that
+/// can hold the command is started first, so that the two overlap. Tells `on_spawn` the
+/// process group and its start time (clock ticks since boot) once it exists, hands every
+/// chunk of output to `on_output` as it arrives, and says when output has gone quiet.
 pub(crate) async fn run(
     spec: &Spec,
+    durable: impl FnOnce() -> std::io::Result<()>,
     on_spawn: impl FnOnce(u32, Option<u64>),
     on_output: impl FnMut(Piece<'_>),
     cancel: watch::Receiver<Cancel>,
@@ -152,21 +165,47 @@ pub(crate) async fn run(
         .ok_or_else(|| std::io::Error::other("no shell to run the command with"))?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(options)
-        .arg(&spec.command)
         .process_group(0)
-        .stdin(null_stdin())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    // The write end of the pipe the held shell waits on (close-on-exec: no other process
+    // holds it, so it ends when it is dropped here or when runbook dies).
+    let mut durable = Some(durable);
+    let hold = if spec.hold {
+        let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        cmd.arg(format!("{HOLD}{}", spec.command))
+            .stdin(Stdio::from(wait));
+        Some(go)
+    } else {
+        durable.take().map_or(Ok(()), |d| d())?;
+        cmd.arg(&spec.command).stdin(null_stdin());
+        None
+    };
     if let Some(dir) = &spec.dir {
         cmd.current_dir(dir);
     }
     let before = orphans::ticks_now();
-    let mut child = cmd.spawn()?;
+    let spawned = cmd.spawn();
     let after = orphans::ticks_now();
+    // The shell's end of the hold is closed here: only the shell holds it now.
+    drop(cmd);
+    let mut child = spawned?;
     let pgid = child.id().map_or(0, |id| id as i32);
     if let Some(id) = child.id() {
         on_spawn(id, orphans::spawned_at(id, before, after));
+    }
+    if let Some(go) = hold {
+        if let Err(e) = durable.take().map_or(Ok(()), |d| d()) {
+            // The shell reads the end of its stdin and exits; nothing of the command ran.
+            drop(go);
+            signal_group(pgid, Signal::SIGKILL);
+            let _ = child.wait().await;
+            return Err(e);
+        }
+        // A shell that ended already (a syntax error on the command's first line) has
+        // run nothing: a refused write changes nothing.
+        let _ = nix::unistd::write(&go, b"\n");
     }
     let mut buf_out = Buffers::take();
     let mut buf_err = Buffers::take();
@@ -325,4 +364,126 @@ async fn watch_child(
         (None, Some(sig)) => Outcome::Signalled(sig),
         (None, None) => Outcome::Exited(-1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(shell: &[&str], command: &str, hold: bool) -> Spec {
+        Spec {
+            shell: shell.iter().map(|s| s.to_string()).collect(),
+            command: command.into(),
+            env: Vec::new(),
+            dir: None,
+            timeout: Some(Duration::from_secs(10)),
+            hold,
+        }
+    }
+
+    fn no_cancel() -> watch::Receiver<Cancel> {
+        watch::channel(Cancel::None).1
+    }
+
+    /// The pipes `pid` holds, by inode.
+    fn pipes_of(pid: &str) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .filter(|l| l.starts_with("pipe:"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_held_command_runs_only_once_its_start_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        let command = format!("touch '{}'; cat; no-such-command", ran.display());
+        let spawned = std::cell::Cell::new(None::<u32>);
+        let mut out = Vec::new();
+        let outcome = run(
+            &spec(&["/bin/sh", "-c"], &command, true),
+            || {
+                let pid = spawned.get().expect("the shell starts before the sync");
+                // The shell has had time to reach its command, and has not run it.
+                std::thread::sleep(Duration::from_millis(300));
+                assert!(
+                    !ran.exists(),
+                    "the command ran before its start was durable"
+                );
+                // The hold's write end is ours alone: were runbook to die here, the shell
+                // would see its stdin end and exit without running anything.
+                let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+                let stdin = stdin.to_string_lossy().into_owned();
+                assert!(stdin.starts_with("pipe:"), "{stdin}");
+                assert_eq!(pipes_of("self").iter().filter(|p| **p == stdin).count(), 1);
+                assert_eq!(
+                    pipes_of(&pid.to_string())
+                        .iter()
+                        .filter(|p| **p == stdin)
+                        .count(),
+                    1
+                );
+                Ok(())
+            },
+            |pid, _| spawned.set(Some(pid)),
+            |piece| {
+                if let Piece::Data(_, bytes) = piece {
+                    out.extend_from_slice(bytes);
+                }
+            },
+            no_cancel(),
+        )
+        .await;
+        assert_eq!(outcome.unwrap(), Outcome::Exited(127));
+        assert!(ran.exists());
+        // Its stdin is empty (`cat` ends at once), and its first line is still line 1.
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("1: no-such-command"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_start_that_cannot_be_made_durable_runs_nothing() {
+        for hold in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let ran = dir.path().join("ran");
+            let command = format!("touch '{}'", ran.display());
+            let spawned = std::cell::Cell::new(false);
+            let outcome = run(
+                &spec(&["/bin/sh", "-c"], &command, hold),
+                || {
+                    std::thread::sleep(Duration::from_millis(100));
+                    Err(std::io::Error::other("No space left on device"))
+                },
+                |_, _| spawned.set(true),
+                |_| {},
+                no_cancel(),
+            )
+            .await;
+            let e = outcome.unwrap_err();
+            assert_eq!(e.to_string(), "No space left on device");
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(!ran.exists(), "hold {hold}: ran unrecorded");
+            // A shell that cannot hold is never started.
+            assert_eq!(spawned.get(), hold);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shell_that_cannot_hold_starts_after_the_sync() {
+        let synced = std::cell::Cell::new(false);
+        let outcome = run(
+            &spec(&["/bin/sh", "-c"], "exit 3", false),
+            || {
+                synced.set(true);
+                Ok(())
+            },
+            |_, _| assert!(synced.get(), "spawned before the sync"),
+            |_| {},
+            no_cancel(),
+        )
+        .await;
+        assert_eq!(outcome.unwrap(), Outcome::Exited(3));
+    }
 }

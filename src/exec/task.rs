@@ -123,8 +123,10 @@ impl Task {
         loop {
             attempts += 1;
             let attempt = self.first_attempt + attempts - 1;
-            // The start must be on disk before the process exists (spec §4).
-            if let Err(e) = emitter.emit(&self.started_event(attempt, command.clone())) {
+            // The start must be on disk before the command runs (spec §4): written now,
+            // synced by `process::run` before the command may run, while its shell starts.
+            let started = self.started_event(attempt, command.clone());
+            if let Err(e) = emitter.emit_unsynced(&started) {
                 return TaskResult {
                     attempts,
                     ..TaskResult::not_run(StepStatus::Failed, format!("not started: {e}"))
@@ -132,11 +134,19 @@ impl Task {
             }
             capture.clear();
             let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
+            let mut unrecorded = None;
             let outcome = process::run(
                 &self.spec,
+                || {
+                    emitter.sync(&started).map_err(|e| {
+                        unrecorded = Some(e.clone());
+                        std::io::Error::other(e)
+                    })
+                },
                 |pgid, start_ticks| {
-                    // Where to find the step's processes if this process dies; not synced:
-                    // resume also finds them by their environment.
+                    // Where to find the step's processes if this process dies; synced with
+                    // the start when the shell is held, but resume also finds them by their
+                    // environment.
                     let _ = emitter.emit(&Event::StepSpawned(ev::StepSpawned {
                         step: self.step.clone(),
                         attempt,
@@ -161,6 +171,12 @@ impl Task {
             )
             .await;
             out.finish();
+            if let Some(e) = unrecorded {
+                return TaskResult {
+                    attempts,
+                    ..TaskResult::not_run(StepStatus::Failed, format!("not started: {e}"))
+                };
+            }
             let (status, exit_code, reason) = self.judge(outcome);
             if is_last_attempt(status, attempts, self.retries, &cancel) {
                 let capture = captured(status, self.capture, &capture);

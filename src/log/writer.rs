@@ -142,19 +142,25 @@ impl LogWriter {
         line.push(b'\n');
         self.put(&line)?;
         if sync {
-            self.file.sync_data()?;
-            if let Some(dir) = self.unsynced_dir.take() {
-                File::open(dir)?.sync_all()?;
-            }
-            // A log deleted under a running run (its directory removed by a cleanup job)
-            // would take every later record with it, unseen.
-            use std::os::unix::fs::MetadataExt;
-            if self.file.metadata()?.nlink() == 0 {
-                return Err(io::Error::other(format!(
-                    "{} was deleted while the run was writing it",
-                    self.path.display()
-                )));
-            }
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every record written so far durable.
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        if let Some(dir) = self.unsynced_dir.take() {
+            File::open(dir)?.sync_all()?;
+        }
+        // A log deleted under a running run (its directory removed by a cleanup job)
+        // would take every later record with it, unseen.
+        use std::os::unix::fs::MetadataExt;
+        if self.file.metadata()?.nlink() == 0 {
+            return Err(io::Error::other(format!(
+                "{} was deleted while the run was writing it",
+                self.path.display()
+            )));
         }
         Ok(())
     }
@@ -234,6 +240,14 @@ impl Sink for LogWriter {
         self.record(event, durable(event))
     }
 
+    fn event_unsynced(&mut self, event: &Event) -> io::Result<()> {
+        self.record(event, false)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        LogWriter::sync(self)
+    }
+
     fn output(&mut self, out: &Output<'_>) -> io::Result<()> {
         let cap = self.output_cap;
         let i = match self.attempt(out.step, out.phase, out.host) {
@@ -282,7 +296,8 @@ impl Sink for LogWriter {
 
 /// Whether a record is synced to disk before the executor goes on. Every write reaches the
 /// kernel at once, so a killed process loses nothing; the sync is for a machine that loses
-/// power. `step_started` must be synced (spec §4), and so is every record of a decision or
+/// power. `step_started` must be synced before its command runs (spec §4: `process::run`
+/// syncs a shell step's while its shell starts), and so is every record of a decision or
 /// an end. Output is not, and neither is the end of an automated step nobody answered for:
 /// the next record's sync carries it, and if the machine dies first the step is merely
 /// in doubt on resume (the safe side). This halves the syncs of a chain of commands.

@@ -156,6 +156,7 @@ impl Executor {
                 env: Vec::new(),
                 dir: None,
                 timeout: step.timeout,
+                hold: false,
             });
         }
         let data = self.data();
@@ -184,6 +185,7 @@ impl Executor {
             env,
             dir,
             timeout: step.timeout,
+            hold: step.shell.can_hold(),
         })
     }
 

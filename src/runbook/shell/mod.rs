@@ -65,6 +65,25 @@ impl Shell {
         shell
     }
 
+    /// Whether a command run with this shell can be held at its start until a line comes
+    /// on its stdin (`read` first, the command after it on the same line): a known shell
+    /// whose only options are `-c` last and `-e`, `-u`, `-o pipefail` before it. Another
+    /// option (`-x` would show the `read`, `-l` would run a profile first) or another
+    /// program is started only once it may run.
+    pub fn can_hold(&self) -> bool {
+        let [program, options @ .., last] = self.argv.as_slice() else {
+            return false;
+        };
+        // `-e`, `-eu`, `-euo` (with `pipefail` after it).
+        let plain = |o: &str| {
+            o.len() > 1 && o.starts_with('-') && o[1..].chars().all(|c| "euo".contains(c))
+        };
+        self.known
+            && program.rsplit('/').next() == Some(self.program())
+            && last.strip_suffix('c').is_some_and(|o| o == "-" || plain(o))
+            && options.iter().all(|a| plain(a) || a == "pipefail")
+    }
+
     /// The program's name, seen through `env`: `/usr/bin/env bash -c` is `bash`.
     pub fn program(&self) -> &str {
         fn base(a: &str) -> &str {

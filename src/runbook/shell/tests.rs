@@ -324,3 +324,28 @@ mod property {
         }
     }
 }
+
+#[test]
+fn only_plain_posix_shells_can_hold_a_command_at_its_start() {
+    let shell = |argv: &[&str]| Shell::from_argv(argv.iter().map(|a| a.to_string()).collect());
+    for argv in [
+        &["/bin/sh", "-c"][..],
+        &["sh", "-ec"],
+        &["/usr/bin/dash", "-e", "-c"],
+        &["bash", "-euo", "pipefail", "-c"],
+    ] {
+        assert!(shell(argv).can_hold(), "{argv:?}");
+    }
+    for argv in [
+        &["/bin/sh"][..],
+        &["sh", "-xc"],
+        &["sh", "-c", "-e"],
+        &["bash", "-l", "-c"],
+        &["bash", "--norc", "-c"],
+        &["/usr/bin/env", "bash", "-c"],
+        &["python3", "-c"],
+        &["zsh", "-c"],
+    ] {
+        assert!(!shell(argv).can_hold(), "{argv:?}");
+    }
+}
