@@ -632,15 +632,16 @@ pub(crate) trait Sink: Send {
         events.iter().try_for_each(|e| self.event(e))
     }
 
-    /// An event whose sync is left to a later [`Sink::sync`] (a step's start, synced while
-    /// its shell starts).
+    /// An event whose sync is left to a later [`Sink::sync_then`] (a step's
+    /// start, synced while its shell starts).
     fn event_unsynced(&mut self, event: &Event) -> io::Result<()> {
         self.event(event)
     }
 
-    /// Makes everything recorded so far durable.
-    fn sync(&mut self) -> io::Result<()> {
-        Ok(())
+    /// Makes everything recorded so far durable, then calls `then` with the result: on a
+    /// thread of the sink's own where it has one, the caller going on meanwhile.
+    fn sync_then(&mut self, then: Box<dyn FnOnce(io::Result<()>) + Send>) {
+        then(Ok(()))
     }
 }
 

@@ -55,10 +55,40 @@ impl Emitter {
         logged
     }
 
-    /// Makes every record so far durable; `event` is the one that needed it, named in the
-    /// message should this fail.
-    pub(crate) fn sync(&self, event: &Event) -> Result<(), LogFailed> {
-        self.lock().write(|| what(event), |log| log.sync())
+    /// Makes every record so far durable on the log's sync thread, then calls `on_durable`
+    /// there; what the returned future gives is the sync's result. `event` is the record
+    /// that needed it, named in the message should the sync fail. The sync starts now,
+    /// whether or not the future is awaited.
+    pub(crate) fn sync_then<F: FnOnce() + Send + 'static>(
+        &self,
+        event: &Event,
+        on_durable: F,
+    ) -> impl Future<Output = Result<(), LogFailed>> + use<'_, F> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let failed = {
+            let mut sinks = self.lock();
+            if sinks.failed.is_none() {
+                sinks.log.sync_then(Box::new(move |r| {
+                    if r.is_ok() {
+                        on_durable();
+                    }
+                    let _ = tx.send(r);
+                }));
+            }
+            sinks.failed.clone()
+        };
+        let what = what(event);
+        async move {
+            if let Some(failed) = failed {
+                return Err(failed);
+            }
+            let e = match rx.await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::other("the log's sync thread stopped"),
+            };
+            self.lock().write(|| what, |_| Err(e))
+        }
     }
 
     /// Records several events with one sync of the log (the starts of a batch of hosts,

@@ -145,14 +145,32 @@ impl Buffers {
     }
 }
 
-/// Runs `spec` once `durable` has made its start durable: the command never runs before
-/// `durable` returns, and does not run if it fails (that error is returned). A shell that
-/// can hold the command is started first, so that the two overlap. Tells `on_spawn` the
-/// process group and its start time (clock ticks since boot) once it exists, hands every
-/// chunk of output to `on_output` as it arrives, and says when output has gone quiet.
-pub(crate) async fn run(
+/// The write end of the pipe a held shell waits on before its command (close-on-exec, so
+/// only this process holds it). [`Gate::open`] lets the command run; dropped unopened, it
+/// ends the shell's stdin, and the shell exits without running anything, as it does when
+/// runbook dies.
+pub(crate) struct Gate(Option<std::os::fd::OwnedFd>);
+
+impl Gate {
+    pub(crate) fn open(self) {
+        if let Some(go) = &self.0 {
+            // A shell that ended already (a syntax error on the command's first line) has
+            // run nothing: a refused write changes nothing.
+            let _ = nix::unistd::write(go, b"\n");
+        }
+    }
+}
+
+/// Runs `spec` once its start is durable: `durable` is given the [`Gate`] to open once it
+/// is, and gives the outcome of making it so. The command never runs before the gate is
+/// opened, and `run` gives `durable`'s error if it fails. A shell that can hold the command
+/// is started first, so that the two overlap; another is started once `durable` is done.
+/// Tells `on_spawn` the process group and its start time (clock ticks since boot) once it
+/// exists, hands every chunk of output to `on_output` as it arrives, and says when output
+/// has gone quiet.
+pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
     spec: &Spec,
-    durable: impl FnOnce() -> std::io::Result<()>,
+    durable: impl FnOnce(Gate) -> D,
     on_spawn: impl FnOnce(u32, Option<u64>),
     on_output: impl FnMut(Piece<'_>),
     cancel: watch::Receiver<Cancel>,
@@ -169,16 +187,16 @@ pub(crate) async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
-    // The write end of the pipe the held shell waits on (close-on-exec: no other process
-    // holds it, so it ends when it is dropped here or when runbook dies).
     let mut durable = Some(durable);
-    let hold = if spec.hold {
+    let gate = if spec.hold {
         let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         cmd.arg(format!("{HOLD}{}", spec.command))
             .stdin(Stdio::from(wait));
-        Some(go)
+        Some(Gate(Some(go)))
     } else {
-        durable.take().map_or(Ok(()), |d| d())?;
+        if let Some(d) = durable.take() {
+            d(Gate(None)).await?;
+        }
         cmd.arg(&spec.command).stdin(null_stdin());
         None
     };
@@ -195,18 +213,9 @@ pub(crate) async fn run(
     if let Some(id) = child.id() {
         on_spawn(id, orphans::spawned_at(id, before, after));
     }
-    if let Some(go) = hold {
-        if let Err(e) = durable.take().map_or(Ok(()), |d| d()) {
-            // The shell reads the end of its stdin and exits; nothing of the command ran.
-            drop(go);
-            signal_group(pgid, Signal::SIGKILL);
-            let _ = child.wait().await;
-            return Err(e);
-        }
-        // A shell that ended already (a syntax error on the command's first line) has
-        // run nothing: a refused write changes nothing.
-        let _ = nix::unistd::write(&go, b"\n");
-    }
+    // Awaited once the shell has ended: the result is in by then (the command waited for
+    // it), and an earlier wait would wake this thread once more per step.
+    let synced = gate.and_then(|g| durable.take().map(|d| d(g)));
     let mut buf_out = Buffers::take();
     let mut buf_err = Buffers::take();
     let outcome = watch_child(
@@ -220,6 +229,9 @@ pub(crate) async fn run(
     .await;
     Buffers::give(buf_out);
     Buffers::give(buf_err);
+    if let Some(synced) = synced {
+        synced.await?;
+    }
     outcome
 }
 
@@ -404,28 +416,30 @@ mod tests {
         let mut out = Vec::new();
         let outcome = run(
             &spec(&["/bin/sh", "-c"], &command, true),
-            || {
+            |gate| {
                 let pid = spawned.get().expect("the shell starts before the sync");
-                // The shell has had time to reach its command, and has not run it.
-                std::thread::sleep(Duration::from_millis(300));
-                assert!(
-                    !ran.exists(),
-                    "the command ran before its start was durable"
-                );
-                // The hold's write end is ours alone: were runbook to die here, the shell
-                // would see its stdin end and exit without running anything.
-                let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
-                let stdin = stdin.to_string_lossy().into_owned();
-                assert!(stdin.starts_with("pipe:"), "{stdin}");
-                assert_eq!(pipes_of("self").iter().filter(|p| **p == stdin).count(), 1);
-                assert_eq!(
-                    pipes_of(&pid.to_string())
-                        .iter()
-                        .filter(|p| **p == stdin)
-                        .count(),
-                    1
-                );
-                Ok(())
+                let ran = ran.clone();
+                // The sync, elsewhere: slow enough for the shell to reach its command.
+                let sync = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    assert!(
+                        !ran.exists(),
+                        "the command ran before its start was durable"
+                    );
+                    // The hold's write end is ours alone: were runbook to die here, the
+                    // shell would see its stdin end and exit without running anything.
+                    let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+                    let stdin = stdin.to_string_lossy().into_owned();
+                    assert!(stdin.starts_with("pipe:"), "{stdin}");
+                    let holders = |p: &str| pipes_of(p).iter().filter(|p| **p == stdin).count();
+                    assert_eq!(holders("self"), 1);
+                    assert_eq!(holders(&pid.to_string()), 1);
+                    gate.open();
+                });
+                async move {
+                    sync.join()
+                        .map_err(|_| std::io::Error::other("the sync panicked"))
+                }
             },
             |pid, _| spawned.set(Some(pid)),
             |piece| {
@@ -452,9 +466,10 @@ mod tests {
             let spawned = std::cell::Cell::new(false);
             let outcome = run(
                 &spec(&["/bin/sh", "-c"], &command, hold),
-                || {
+                |gate| {
                     std::thread::sleep(Duration::from_millis(100));
-                    Err(std::io::Error::other("No space left on device"))
+                    drop(gate);
+                    async { Err(std::io::Error::other("No space left on device")) }
                 },
                 |_, _| spawned.set(true),
                 |_| {},
@@ -463,7 +478,6 @@ mod tests {
             .await;
             let e = outcome.unwrap_err();
             assert_eq!(e.to_string(), "No space left on device");
-            std::thread::sleep(Duration::from_millis(100));
             assert!(!ran.exists(), "hold {hold}: ran unrecorded");
             // A shell that cannot hold is never started.
             assert_eq!(spawned.get(), hold);
@@ -475,9 +489,10 @@ mod tests {
         let synced = std::cell::Cell::new(false);
         let outcome = run(
             &spec(&["/bin/sh", "-c"], "exit 3", false),
-            || {
+            |gate| {
                 synced.set(true);
-                Ok(())
+                gate.open();
+                async { Ok(()) }
             },
             |_, _| assert!(synced.get(), "spawned before the sync"),
             |_| {},

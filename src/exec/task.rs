@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::emit::Emitter;
 use super::process::{self, Cancel, Outcome};
 use super::secrets::{LineSplitter, Masker};
-use crate::event::{Event, Kind, Output, Phase, StepStatus, Stream};
+use crate::event::{Event, Kind, LogFailed, Output, Phase, StepStatus, Stream};
 use crate::runbook::MAX_DURATION;
 
 /// Most of a step's stdout kept for `capture`.
@@ -134,14 +134,11 @@ impl Task {
             }
             capture.clear();
             let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
-            let mut unrecorded = None;
             let outcome = process::run(
                 &self.spec,
-                || {
-                    emitter.sync(&started).map_err(|e| {
-                        unrecorded = Some(e.clone());
-                        std::io::Error::other(e)
-                    })
+                |gate| {
+                    let synced = emitter.sync_then(&started, move || gate.open());
+                    async move { synced.await.map_err(std::io::Error::other) }
                 },
                 |pgid, start_ticks| {
                     // Where to find the step's processes if this process dies; synced with
@@ -171,7 +168,12 @@ impl Task {
             )
             .await;
             out.finish();
-            if let Some(e) = unrecorded {
+            // The start could not be recorded: the command did not run.
+            if let Some(e) = outcome
+                .as_ref()
+                .err()
+                .and_then(|e| e.get_ref()?.downcast_ref::<LogFailed>())
+            {
                 return TaskResult {
                     attempts,
                     ..TaskResult::not_run(StepStatus::Failed, format!("not started: {e}"))

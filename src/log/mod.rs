@@ -2,6 +2,7 @@
 
 pub(crate) mod reader;
 pub(crate) mod run;
+pub(crate) mod sync;
 pub mod writer;
 
 use std::path::PathBuf;

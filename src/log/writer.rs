@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use super::sync::Durability;
 use crate::event::{Event, Output, Phase, Sink, Stream, timestamp};
 
 pub(crate) struct LogWriter {
@@ -29,9 +30,8 @@ pub(crate) struct LogWriter {
     output_cap: u64,
     /// Output so far of each attempt in flight: logged and dropped bytes.
     attempts: Vec<Attempt>,
-    /// The directory of a log just created, synced (for the file's entry) right after the
-    /// file's first sync: one journal commit then carries both.
-    unsynced_dir: Option<PathBuf>,
+    /// Its syncs (with the new file's directory entry, the first time).
+    durability: Durability,
 }
 
 /// One attempt's output: of a step, or of a fleet step on one host.
@@ -61,11 +61,9 @@ impl LogWriter {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        let mut log = Self::new(file, path, 0, output_cap)?;
         // The new directory entry is made durable with the first synced record, so the
         // file itself survives a crash.
-        log.unsynced_dir = Some(dir.to_path_buf());
-        Ok(log)
+        Self::new(file, path, 0, output_cap, Some(dir.to_path_buf()))
     }
 
     /// Opens an existing log to go on writing it (for `resume`): after its last record,
@@ -78,7 +76,13 @@ impl LogWriter {
             .open(path)?;
         let bytes = std::fs::read(path)?;
         let records = super::reader::records_of(&bytes);
-        let mut log = Self::new(file, path.to_path_buf(), records.len() as u64, output_cap)?;
+        let mut log = Self::new(
+            file,
+            path.to_path_buf(),
+            records.len() as u64,
+            output_cap,
+            None,
+        )?;
         log.allocated = bytes.len() as u64;
         if !records.is_empty() && !records.ends_with(b"\n") {
             log.put(b"\n")?;
@@ -87,9 +91,16 @@ impl LogWriter {
     }
 
     /// Takes the file's lock; `WouldBlock` when another process writes it.
-    fn new(file: File, path: PathBuf, end: u64, output_cap: u64) -> io::Result<Self> {
+    fn new(
+        file: File,
+        path: PathBuf,
+        end: u64,
+        output_cap: u64,
+        unsynced_dir: Option<PathBuf>,
+    ) -> io::Result<Self> {
         let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, errno)| io::Error::from(errno))?;
+        let durability = Durability::new(file.try_clone()?, path.clone(), unsynced_dir);
         Ok(LogWriter {
             file,
             path,
@@ -97,7 +108,7 @@ impl LogWriter {
             allocated: end,
             output_cap,
             attempts: Vec::new(),
-            unsynced_dir: None,
+            durability,
         })
     }
 
@@ -149,20 +160,7 @@ impl LogWriter {
 
     /// Makes every record written so far durable.
     fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
-        if let Some(dir) = self.unsynced_dir.take() {
-            File::open(dir)?.sync_all()?;
-        }
-        // A log deleted under a running run (its directory removed by a cleanup job)
-        // would take every later record with it, unseen.
-        use std::os::unix::fs::MetadataExt;
-        if self.file.metadata()?.nlink() == 0 {
-            return Err(io::Error::other(format!(
-                "{} was deleted while the run was writing it",
-                self.path.display()
-            )));
-        }
-        Ok(())
+        self.durability.sync()
     }
 
     fn attempt(&mut self, step: &str, phase: Phase, host: Option<&str>) -> Option<usize> {
@@ -244,8 +242,8 @@ impl Sink for LogWriter {
         self.record(event, false)
     }
 
-    fn sync(&mut self) -> io::Result<()> {
-        LogWriter::sync(self)
+    fn sync_then(&mut self, then: Box<dyn FnOnce(io::Result<()>) + Send>) {
+        self.durability.sync_then(then)
     }
 
     fn output(&mut self, out: &Output<'_>) -> io::Result<()> {
