@@ -1019,3 +1019,50 @@ fn each_spawn_records_the_start_time_proc_gives_its_shell() {
     assert_eq!(spawned.len(), 60, "{log:?}");
     assert_eq!(spawned, seen);
 }
+
+#[test]
+fn a_shell_held_until_its_start_is_durable_runs_each_command_as_written() {
+    // Each shell reads a line runbook writes once the step's start is on disk, then runs
+    // the command on that same first line: nothing of that may show.
+    let steps = r##"
+[[step]]
+id = "broken"
+run = "if"
+on_failure = "continue"
+
+[[step]]
+id = "stdin"
+run = "readlink /proc/$$/fd/0; cat; read -r line || echo \"stdin ended [$line]\""
+
+[[step]]
+id = "first-line"
+run = """# a comment first
+no-such-command-here"""
+on_failure = "continue"
+
+[[step]]
+id = "args"
+run = "echo \"$0|$#|$-\"; set -x; echo traced"
+"##;
+    let ran = exec(&runbook_with(steps)).run();
+    let out = ran.stdout();
+    let err = ran.stderr();
+    // A syntax error on the first line ends the shell before it waits: the step fails
+    // with the shell's own message and code, and the run goes on.
+    assert_eq!(ran.finished("broken")["exit_code"], 2, "{err}");
+    assert!(
+        err.contains("1: Syntax error") || err.contains("line 1:"),
+        "{err}"
+    );
+    assert!(out.contains("/dev/null\nstdin ended []\n"), "{out}");
+    // Line numbers are the command's own.
+    assert!(err.contains("2: no-such-command-here"), "{err}");
+    assert_eq!(ran.finished("first-line")["exit_code"], 127);
+    // The shell's name, no arguments, no options but -c's; a trace shows only the command.
+    assert!(out.contains("/bin/sh|0|"), "{out}");
+    assert!(
+        err.contains("+ echo traced") && !err.contains("+ read"),
+        "{err}"
+    );
+    assert!(out.contains("traced\n"), "{out}");
+}
