@@ -643,6 +643,11 @@ pub(crate) trait Sink: Send {
     fn sync_then(&mut self, then: Box<dyn FnOnce(io::Result<()>) + Send>) {
         then(Ok(()))
     }
+
+    /// Whether a sync is known to cost less than starting a step while it is made.
+    fn syncs_are_cheap(&self) -> bool {
+        true
+    }
 }
 
 /// The log could not be written: the run cannot be trusted to be recorded from here on.

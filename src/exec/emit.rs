@@ -91,6 +91,12 @@ impl Emitter {
         }
     }
 
+    /// Whether the log's syncs are known to be cheap: a step then starts after its start is
+    /// synced, rather than while it is.
+    pub(crate) fn syncs_are_cheap(&self) -> bool {
+        self.lock().log.syncs_are_cheap()
+    }
+
     /// Records several events with one sync of the log (the starts of a batch of hosts,
     /// all on disk before any of their processes is spawned), then shows them.
     pub(crate) fn emit_all(&self, events: &[Event]) -> Result<(), LogFailed> {

@@ -50,9 +50,8 @@ pub(crate) struct Spec {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) timeout: Option<Duration>,
-    /// Whether the shell can hold the command at its start ([`crate::runbook::Shell::can_hold`]):
-    /// the shell is then started while the step's start is being made durable.
-    pub(crate) hold: bool,
+    /// Whether the shell can hold the command at its start ([`crate::runbook::Shell::can_hold`]).
+    pub(crate) can_hold: bool,
 }
 
 /// What a held shell runs before the command, on the command's first line (so the line
@@ -163,13 +162,14 @@ impl Gate {
 
 /// Runs `spec` once its start is durable: `durable` is given the [`Gate`] to open once it
 /// is, and gives the outcome of making it so. The command never runs before the gate is
-/// opened, and `run` gives `durable`'s error if it fails. A shell that can hold the command
-/// is started first, so that the two overlap; another is started once `durable` is done.
-/// Tells `on_spawn` the process group and its start time (clock ticks since boot) once it
-/// exists, hands every chunk of output to `on_output` as it arrives, and says when output
-/// has gone quiet.
+/// opened, and `run` gives `durable`'s error if it fails. With `hold` (a shell that can
+/// hold the command), the shell is started while `durable` works; otherwise once it is
+/// done. Tells `on_spawn` the process group and its start time (clock ticks since boot)
+/// once it exists, hands every chunk of output to `on_output` as it arrives, and says when
+/// output has gone quiet.
 pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
     spec: &Spec,
+    hold: bool,
     durable: impl FnOnce(Gate) -> D,
     on_spawn: impl FnOnce(u32, Option<u64>),
     on_output: impl FnMut(Piece<'_>),
@@ -187,16 +187,17 @@ pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
-    let mut durable = Some(durable);
-    let gate = if spec.hold {
+    // Awaited once the shell has ended: the result is in by then (the command waited for
+    // it), and an earlier wait would wake this thread once more per step.
+    let synced = if hold && spec.can_hold {
         let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         cmd.arg(format!("{HOLD}{}", spec.command))
             .stdin(Stdio::from(wait));
-        Some(Gate(Some(go)))
+        // Started before the spawn, so that it runs alongside the spawn and the shell's own
+        // start: the gate is usually open by the time the shell reads it.
+        Some(durable(Gate(Some(go))))
     } else {
-        if let Some(d) = durable.take() {
-            d(Gate(None)).await?;
-        }
+        durable(Gate(None)).await?;
         cmd.arg(&spec.command).stdin(null_stdin());
         None
     };
@@ -213,9 +214,6 @@ pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
     if let Some(id) = child.id() {
         on_spawn(id, orphans::spawned_at(id, before, after));
     }
-    // Awaited once the shell has ended: the result is in by then (the command waited for
-    // it), and an earlier wait would wake this thread once more per step.
-    let synced = gate.and_then(|g| durable.take().map(|d| d(g)));
     let mut buf_out = Buffers::take();
     let mut buf_err = Buffers::take();
     let outcome = watch_child(
@@ -389,7 +387,7 @@ mod tests {
             env: Vec::new(),
             dir: None,
             timeout: Some(Duration::from_secs(10)),
-            hold,
+            can_hold: hold,
         }
     }
 
@@ -412,15 +410,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ran = dir.path().join("ran");
         let command = format!("touch '{}'; cat; no-such-command", ran.display());
-        let spawned = std::cell::Cell::new(None::<u32>);
+        let (spawned, pid) = std::sync::mpsc::channel::<u32>();
         let mut out = Vec::new();
         let outcome = run(
             &spec(&["/bin/sh", "-c"], &command, true),
+            true,
             |gate| {
-                let pid = spawned.get().expect("the shell starts before the sync");
                 let ran = ran.clone();
                 // The sync, elsewhere: slow enough for the shell to reach its command.
                 let sync = std::thread::spawn(move || {
+                    let pid = pid.recv().expect("the shell starts while the sync is made");
                     std::thread::sleep(Duration::from_millis(300));
                     assert!(
                         !ran.exists(),
@@ -441,7 +440,7 @@ mod tests {
                         .map_err(|_| std::io::Error::other("the sync panicked"))
                 }
             },
-            |pid, _| spawned.set(Some(pid)),
+            |pid, _| spawned.send(pid).unwrap(),
             |piece| {
                 if let Piece::Data(_, bytes) = piece {
                     out.extend_from_slice(bytes);
@@ -465,7 +464,8 @@ mod tests {
             let command = format!("touch '{}'", ran.display());
             let spawned = std::cell::Cell::new(false);
             let outcome = run(
-                &spec(&["/bin/sh", "-c"], &command, hold),
+                &spec(&["/bin/sh", "-c"], &command, true),
+                hold,
                 |gate| {
                     std::thread::sleep(Duration::from_millis(100));
                     drop(gate);
@@ -485,10 +485,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_shell_that_cannot_hold_starts_after_the_sync() {
+    async fn a_shell_not_held_starts_after_the_sync() {
         let synced = std::cell::Cell::new(false);
         let outcome = run(
-            &spec(&["/bin/sh", "-c"], "exit 3", false),
+            &spec(&["/bin/sh", "-c"], "exit 3", true),
+            false,
             |gate| {
                 synced.set(true);
                 gate.open();

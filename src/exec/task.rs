@@ -134,8 +134,11 @@ impl Task {
             }
             capture.clear();
             let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
+            // A shell is held (started while its start is synced) unless syncs are cheap.
+            let hold = !emitter.syncs_are_cheap();
             let outcome = process::run(
                 &self.spec,
+                hold,
                 |gate| {
                     let synced = emitter.sync_then(&started, move || gate.open());
                     async move { synced.await.map_err(std::io::Error::other) }

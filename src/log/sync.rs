@@ -7,9 +7,10 @@
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// A handle on one log file's durability, shared by its writer and the sync thread.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ struct Shared {
     /// The log file (a duplicate of the writer's descriptor).
     file: File,
     path: PathBuf,
+    /// How long its syncs take, in nanoseconds (a moving average; 0 before the first).
+    cost: AtomicU64,
     /// Held for the length of a sync: syncs happen one at a time.
     state: Mutex<State>,
 }
@@ -41,9 +44,23 @@ impl Durability {
             unsynced_dir,
             failed: None,
         });
+        let cost = AtomicU64::new(0);
         Durability {
-            shared: Arc::new(Shared { file, path, state }),
+            shared: Arc::new(Shared {
+                file,
+                path,
+                cost,
+                state,
+            }),
         }
+    }
+
+    /// Whether this log's syncs are known to cost less than handing them to another thread
+    /// (a log on tmpfs, a disk whose cache needs no flush): they are then made in place, and
+    /// a step is started once its start is synced. Unknown before the first sync.
+    pub(crate) fn is_cheap(&self) -> bool {
+        let ns = self.shared.cost.load(Ordering::Relaxed);
+        ns > 0 && ns < CHEAP.as_nanos() as u64
     }
 
     /// Makes every record written so far durable.
@@ -54,18 +71,31 @@ impl Durability {
         if let Some(why) = &state.failed {
             return Err(io::Error::other(why.clone()));
         }
+        let start = Instant::now();
         let synced = s.sync_once(&mut state);
         if let Err(e) = &synced {
             state.failed = Some(e.to_string());
         }
+        // At least 1: 0 is "not known yet".
+        let took = (start.elapsed().as_nanos() as u64).max(1);
+        let before = s.cost.load(Ordering::Relaxed);
+        let average = if before == 0 {
+            took
+        } else {
+            (3 * before + took) / 4
+        };
+        s.cost.store(average, Ordering::Relaxed);
         synced
     }
 
-    /// Runs [`Durability::sync`] on the sync thread, then `then` with its result (both here
-    /// if that thread cannot be started).
+    /// Runs [`Durability::sync`], then `then` with its result: on the sync thread, unless
+    /// syncs are cheap (or that thread cannot be started).
     pub(crate) fn sync_then(&self, then: impl FnOnce(io::Result<()>) + Send + 'static) {
         let this = self.clone();
         let job: Job = Box::new(move || then(this.sync()));
+        if self.is_cheap() {
+            return job();
+        }
         match sync_thread() {
             Some(tx) => {
                 if let Err(mpsc::SendError(job)) = tx.send(job) {
@@ -96,15 +126,15 @@ impl Shared {
     }
 }
 
-/// The thread that runs syncs handed to it, one after another; `None` if it cannot be
-/// started, and for the first sync handed over: starting a thread costs more than it saves
-/// for one step (a run of one step was 0.3 ms slower), so it starts with the second.
+/// A sync that takes less than this on average is made in place: handing it to the sync
+/// thread (a wake-up on another CPU) and holding the shell cost about as much, 50 us a
+/// step on the machine of docs/benchmarks.md.
+const CHEAP: Duration = Duration::from_micros(50);
+
+/// The thread that runs syncs handed to it, one after another, started on first use;
+/// `None` if it cannot be started.
 fn sync_thread() -> Option<&'static Sender<Job>> {
-    static HANDED: AtomicBool = AtomicBool::new(false);
     static THREAD: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-    if !HANDED.swap(true, Ordering::Relaxed) {
-        return None;
-    }
     THREAD
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel::<Job>();

@@ -246,6 +246,10 @@ impl Sink for LogWriter {
         self.durability.sync_then(then)
     }
 
+    fn syncs_are_cheap(&self) -> bool {
+        self.durability.is_cheap()
+    }
+
     fn output(&mut self, out: &Output<'_>) -> io::Result<()> {
         let cap = self.output_cap;
         let i = match self.attempt(out.step, out.phase, out.host) {

@@ -156,7 +156,7 @@ impl Executor {
                 env: Vec::new(),
                 dir: None,
                 timeout: step.timeout,
-                hold: false,
+                can_hold: false,
             });
         }
         let data = self.data();
@@ -185,7 +185,7 @@ impl Executor {
             env,
             dir,
             timeout: step.timeout,
-            hold: step.shell.can_hold(),
+            can_hold: step.shell.can_hold(),
         })
     }
 
