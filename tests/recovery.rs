@@ -902,3 +902,79 @@ fn the_log_grows_in_zeroed_chunks_that_a_crash_leaves_and_readers_skip() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+#[test]
+fn kill_9_while_a_step_waits_for_its_start_to_be_synced_runs_nothing() {
+    // The shell is started while the step's start is being synced, and holds the command
+    // until it is. Debug builds can slow every sync down (RUNBOOK_TEST_SLOW_SYNC_MS), which
+    // puts the kill exactly there: the shell exists, the command must not run.
+    let t = Test::new().runbook(
+        "x",
+        &runbook_with("[[step]]\nid = \"a\"\nrun = \"touch ran\"\n"),
+    );
+    let dir = t.path();
+    let mut child = std::process::Command::new(crate::test::BIN)
+        .args(["exec", "x"])
+        .current_dir(dir)
+        .env_remove("RUNBOOK_DIR")
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .env("RUNBOOK_TEST_SLOW_SYNC_MS", "2000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The shell's process group, once runbook has recorded it (the record is written at
+    // once; only its sync is slow).
+    let start = Instant::now();
+    let pgid = loop {
+        let logs = crate::test::Ran::logs_in(dir);
+        let log = logs.first().and_then(|l| std::fs::read_to_string(l).ok());
+        let spawned = log.as_deref().and_then(|log| {
+            log.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| e["event"] == "step_spawned")
+        });
+        if let Some(pgid) = spawned.and_then(|e| e["pgid"].as_i64()) {
+            break pgid as i32;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no step_spawned");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "the sync was not slowed"
+    );
+    let shell = std::path::PathBuf::from(format!("/proc/{pgid}"));
+    assert!(shell.exists(), "the shell is held, not gone");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The shell sees its stdin end and exits (a zombie, if nobody reaps it) without
+    // running the command.
+    let gone = |p: &std::path::Path| {
+        std::fs::read_to_string(p.join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    let start = Instant::now();
+    while !gone(&shell) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the held shell outlived runbook"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !dir.join("ran").exists(),
+        "the command ran before its start was synced"
+    );
+}

@@ -109,6 +109,14 @@ impl Durability {
 
 impl Shared {
     fn sync_once(&self, state: &mut State) -> io::Result<()> {
+        // Tests of a kill in the middle of a sync slow it down (never in a release build).
+        #[cfg(debug_assertions)]
+        if let Some(ms) = std::env::var("RUNBOOK_TEST_SLOW_SYNC_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         self.file.sync_data()?;
         if let Some(dir) = state.unsynced_dir.take() {
             File::open(dir)?.sync_all()?;
