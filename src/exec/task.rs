@@ -144,9 +144,8 @@ impl Task {
                     async move { synced.await.map_err(std::io::Error::other) }
                 },
                 |pgid, start_ticks| {
-                    // Where to find the step's processes if this process dies; synced with
-                    // the start when the shell is held, but resume also finds them by their
-                    // environment.
+                    // Where to find the step's processes if this process dies; not synced:
+                    // resume also finds them by their environment.
                     let _ = emitter.emit(&Event::StepSpawned(ev::StepSpawned {
                         step: self.step.clone(),
                         attempt,
