@@ -1043,8 +1043,15 @@ on_failure = "continue"
 [[step]]
 id = "args"
 run = "echo \"$0|$#|$-\"; set -x; echo traced"
+
+[[step]]
+id = "ps"
+run = "tr '\\0' ' ' < /proc/$$/cmdline"
 "##;
-    let ran = exec(&runbook_with(steps)).run();
+    // Slowed syncs (debug builds) make every step's shell held, whatever the disk.
+    let ran = exec(&runbook_with(steps))
+        .env("RUNBOOK_TEST_SLOW_SYNC_MS", "1")
+        .run();
     let out = ran.stdout();
     let err = ran.stderr();
     // A syntax error on the first line ends the shell before it waits: the step fails
@@ -1065,4 +1072,9 @@ run = "echo \"$0|$#|$-\"; set -x; echo traced"
         "{err}"
     );
     assert!(out.contains("traced\n"), "{out}");
+    // What `ps` shows of a held shell: the wait, then the command.
+    assert!(
+        out.contains("/bin/sh -c read -r _ || exit 125; exec </dev/null; tr "),
+        "{out}"
+    );
 }

@@ -177,6 +177,28 @@ mod tests {
     }
 
     #[test]
+    fn syncs_are_cheap_only_once_measured_so() {
+        let in_dir = |dir: &std::path::Path| {
+            let path = dir.join("log");
+            let file = File::create(&path).unwrap();
+            Durability::new(file, path, None)
+        };
+        let disk = tempfile::tempdir().unwrap();
+        let d = in_dir(disk.path());
+        assert!(!d.is_cheap(), "not known before the first sync");
+        // On tmpfs a sync costs nothing.
+        let shm = std::path::Path::new("/dev/shm");
+        let on_tmpfs = nix::sys::statfs::statfs(shm)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+        if on_tmpfs {
+            let dir = tempfile::tempdir_in(shm).unwrap();
+            let d = in_dir(dir.path());
+            d.sync().unwrap();
+            assert!(d.is_cheap());
+        }
+    }
+
+    #[test]
     fn a_deleted_log_fails_its_sync() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
