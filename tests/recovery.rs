@@ -913,19 +913,11 @@ fn kill_9_while_a_step_waits_for_its_start_to_be_synced_runs_nothing() {
         &runbook_with("[[step]]\nid = \"a\"\nrun = \"touch ran\"\n"),
     );
     let dir = t.path();
-    let mut child = std::process::Command::new(crate::test::BIN)
-        .args(["exec", "x"])
-        .current_dir(dir)
-        .env_remove("RUNBOOK_DIR")
-        .env("HOME", dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
-        .env("RUNBOOK_TEST_SLOW_SYNC_MS", "2000")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::test::spawn_with(
+        dir,
+        &["exec", "x"],
+        &[("RUNBOOK_TEST_SLOW_SYNC_MS", "2000")],
+    );
     // The shell's process group, once runbook has recorded it (the record is written at
     // once; only its sync is slow).
     let start = Instant::now();

@@ -265,6 +265,11 @@ impl Ran {
 /// in `dir/logs`), with stdin piped and output discarded, and returns at once: for tests
 /// that feed, signal or kill the process while it runs.
 pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    spawn_with(dir, args, &[])
+}
+
+/// [`spawn`] with more environment variables.
+pub fn spawn_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
     Command::new(BIN)
         .args(args)
         .current_dir(dir)
@@ -273,6 +278,7 @@ pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
         .env("HOME", dir)
         .env("XDG_STATE_HOME", dir.join("state"))
         .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
