@@ -40,17 +40,23 @@ impl Emitter {
     /// Records `event` in the log (durably where the log says so), then shows it. An error
     /// means the log could not be written, now or earlier; the display has been told.
     pub(crate) fn emit(&self, event: &Event) -> Result<(), LogFailed> {
-        let mut sinks = self.lock();
-        let logged = sinks.write(|| what(event), |log| log.event(event));
-        let _ = sinks.display.event(event);
-        logged
+        self.record(event, |log| log.event(event))
     }
 
-    /// Records `event` without making it durable yet, then shows it: [`Emitter::sync`]
+    /// Records `event` without making it durable yet, then shows it: [`Emitter::sync_then`]
     /// follows, before anything the event announces can happen.
     pub(crate) fn emit_unsynced(&self, event: &Event) -> Result<(), LogFailed> {
+        self.record(event, |log| log.event_unsynced(event))
+    }
+
+    /// Gives `event` to the log with `log`, then to the display.
+    fn record(
+        &self,
+        event: &Event,
+        log: impl FnOnce(&mut dyn Sink) -> io::Result<()>,
+    ) -> Result<(), LogFailed> {
         let mut sinks = self.lock();
-        let logged = sinks.write(|| what(event), |log| log.event_unsynced(event));
+        let logged = sinks.write(|| what(event), log);
         let _ = sinks.display.event(event);
         logged
     }
