@@ -152,8 +152,13 @@ fn a_run_still_executing_cannot_be_resumed_twice() {
 }
 
 /// Runs `runbook ARGS` in `dir` with `dir/logs` on a tmpfs of `kib` KiB, in a mount
-/// namespace of its own; `None` when this machine cannot make one.
-fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::process::Output> {
+/// namespace of its own, with `env` added; `None` when this machine cannot make one.
+fn on_tiny_disk(
+    dir: &std::path::Path,
+    kib: u32,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Option<std::process::Output> {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let root = nix::unistd::getuid().is_root();
     let mut cmd = std::process::Command::new("unshare");
@@ -169,6 +174,7 @@ fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::p
         .env_remove("RUNBOOK_DIR")
         .env("HOME", dir)
         .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null());
     // Step output is not read while the run runs: it goes nowhere, so no pipe fills up.
     let child = cmd
@@ -182,10 +188,26 @@ fn on_tiny_disk(dir: &std::path::Path, kib: u32, args: &[&str]) -> Option<std::p
 
 #[test]
 fn a_full_disk_stops_the_run_at_once_with_exit_4_at_every_point() {
+    full_disk_at_every_point(&[]);
+}
+
+/// The same with every step's shell held while its start is synced (a sync on tmpfs is
+/// cheap, so the shells are not held unless syncs are made slow): the disk that fills
+/// while a shell waits at its gate ends that shell unrun.
+#[test]
+fn a_full_disk_stops_a_run_of_held_shells_at_once_with_exit_4_at_every_point() {
+    full_disk_at_every_point(&[("RUNBOOK_TEST_SLOW_SYNC_MS", "1")]);
+}
+
+fn full_disk_at_every_point(env: &[(&str, &str)]) {
     // Ten steps of 12 KB of output each: the log grows past its first chunks at different
     // steps, so a small disk fills at different points of the run.
     let mut steps: String = (1..=10)
-        .map(|n| format!("[[step]]\nid = \"s{n}\"\nrun = \"head -c 12000 /dev/zero | tr '\\\\0' x; echo\"\n\n"))
+        .map(|n| {
+            format!(
+                "[[step]]\nid = \"s{n}\"\nrun = \"touch ../ran-s{n}; head -c 12000 /dev/zero | tr '\\\\0' x; echo\"\n\n"
+            )
+        })
         .collect();
     steps.push_str("[[step]]\nid = \"last\"\nrun = \"touch ../last-ran\"\n");
     let mut seen_points = std::collections::BTreeSet::new();
@@ -193,7 +215,7 @@ fn a_full_disk_stops_the_run_at_once_with_exit_4_at_every_point() {
         let t = Test::new().runbook("x", &runbook_with(&steps));
         let dir = t.path().to_path_buf();
         std::fs::create_dir_all(dir.join("work")).unwrap();
-        let Some(out) = on_tiny_disk(&dir, kib, &["exec", "x"]) else {
+        let Some(out) = on_tiny_disk(&dir, kib, &["exec", "x"], env) else {
             crate::test::skip("this machine cannot mount a tmpfs in a namespace (unshare -m)");
             return;
         };
@@ -209,8 +231,16 @@ fn a_full_disk_stops_the_run_at_once_with_exit_4_at_every_point() {
             !dir.join("last-ran").exists(),
             "{kib} KiB: `last` ran unrecorded"
         );
-        // Where it stopped: how many steps it started.
-        seen_points.insert(stderr.matches("  -> ").count());
+        // Where it stopped: how many steps it started. No command ran beyond them (a
+        // started step may have run; one never shown as started must not have).
+        let started = stderr.matches("  -> ").count();
+        for n in started + 1..=10 {
+            assert!(
+                !dir.join(format!("ran-s{n}")).exists(),
+                "{kib} KiB: s{n} ran but only {started} steps were shown started\n{stderr}"
+            );
+        }
+        seen_points.insert(started);
     }
     assert!(
         seen_points.len() >= 3,
