@@ -484,12 +484,40 @@ fn operator_name(given: Option<&str>) -> String {
     if let Some(g) = given.filter(|g| !g.trim().is_empty()) {
         return g.trim().to_string();
     }
-    nix::unistd::User::from_uid(nix::unistd::getuid())
+    let uid = nix::unistd::getuid();
+    account_name(uid)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The name of `uid`'s account, through the C library (and so LDAP or sssd, as configured).
+#[cfg(not(target_feature = "crt-static"))]
+fn account_name(uid: nix::unistd::Uid) -> Option<String> {
+    nix::unistd::User::from_uid(uid)
         .ok()
         .flatten()
         .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| format!("uid {}", nix::unistd::getuid()))
+}
+
+/// The name of `uid`'s account in `/etc/passwd`. A statically linked build does not ask
+/// the C library: its lookup loads the system's NSS modules, which work only with the very
+/// C library they were built for, not the copy linked into runbook.
+#[cfg(target_feature = "crt-static")]
+fn account_name(uid: nix::unistd::Uid) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    name_in_passwd(&passwd, uid.as_raw())
+}
+
+/// The first account with `uid` in the text of a passwd file (`name:password:uid:...`).
+#[cfg(any(test, target_feature = "crt-static"))]
+fn name_in_passwd(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (!name.is_empty() && !name.starts_with('#') && id.parse() == Ok(uid))
+            .then(|| name.to_string())
+    })
 }
 
 /// Template variables, the params as logged (secrets masked), and the masker.
@@ -515,4 +543,24 @@ fn variables(
     vars.insert("runbook".into(), Value::String(runbook.to_string()));
     vars.insert("dry_run".into(), Value::Bool(dry_run));
     (vars, logged, masker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_in_passwd;
+
+    #[test]
+    fn an_account_is_found_by_its_uid_in_a_passwd_file() {
+        let passwd = "# comment:x:1000:\n\
+                      root:x:0:0:root:/root:/bin/bash\n\
+                      short:x\n\
+                      :x:1000:1000::/:/bin/sh\n\
+                      odd:x:10OO:1000::/:/bin/sh\n\
+                      alice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n\
+                      alias:x:1000:1000::/:/bin/sh\n";
+        assert_eq!(name_in_passwd(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(name_in_passwd(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(name_in_passwd(passwd, 4242), None);
+        assert_eq!(name_in_passwd("", 0), None);
+    }
 }
