@@ -1,4 +1,5 @@
-//! Durable JSONL writing, the way databases write their write-ahead logs. The file grows in
+//! Durable JSONL writing, the way databases write their write-ahead logs. After its first
+//! two syncs (a one-step run makes no more: plain appends serve it best), the file grows in
 //! zero-filled chunks, and each record is one write of one line into space already there:
 //! the durable ones (`step_started` and every decision) are then flushed with an
 //! `fdatasync` that commits data only, never a new file size. The file is cut to its
@@ -32,6 +33,8 @@ pub(crate) struct LogWriter {
     attempts: Vec<Attempt>,
     /// Its syncs (with the new file's directory entry, the first time).
     durability: Durability,
+    /// Syncs asked for so far.
+    syncs: u32,
 }
 
 /// One attempt's output: of a step, or of a fleet step on one host.
@@ -109,6 +112,7 @@ impl LogWriter {
             output_cap,
             attempts: Vec::new(),
             durability,
+            syncs: 0,
         })
     }
 
@@ -120,7 +124,11 @@ impl LogWriter {
         use std::os::unix::fs::FileExt;
         self.file.write_all_at(bytes, self.end)?;
         self.end += bytes.len() as u64;
-        if self.end > self.allocated {
+        if self.end > self.allocated && self.syncs < APPENDED_SYNCS {
+            // A short run: its few syncs each commit the new size, and there is no
+            // zero-filled room to cut off at the end.
+            self.allocated = self.end;
+        } else if self.end > self.allocated {
             let chunk = self.allocated.clamp(FIRST_CHUNK, LARGEST_CHUNK);
             let zeros = vec![0u8; chunk as usize];
             self.file.write_all_at(&zeros, self.end)?;
@@ -160,6 +168,7 @@ impl LogWriter {
 
     /// Makes every record written so far durable.
     fn sync(&mut self) -> io::Result<()> {
+        self.syncs += 1;
         self.durability.sync()
     }
 
@@ -189,6 +198,11 @@ impl LogWriter {
     }
 }
 
+/// Syncs made before the log grows in zero-filled chunks. The first sync of a new file
+/// commits its size and directory entry whatever its length; a run that ends at its second
+/// (a one-step run: its step's start, then its end) is best served by plain appends, which
+/// leave nothing to cut off at the end. A longer run grows in chunks from its third.
+const APPENDED_SYNCS: u32 = 2;
 /// The first growth of a log: room for a short run's records.
 const FIRST_CHUNK: u64 = 16 * 1024;
 /// The largest growth: chunks double up to this.
@@ -243,6 +257,7 @@ impl Sink for LogWriter {
     }
 
     fn sync_then(&mut self, then: Box<dyn FnOnce(io::Result<()>) + Send>) {
+        self.syncs += 1;
         self.durability.sync_then(then)
     }
 
