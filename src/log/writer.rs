@@ -168,7 +168,7 @@ impl LogWriter {
 
     /// Makes every record written so far durable.
     fn sync(&mut self) -> io::Result<()> {
-        self.syncs += 1;
+        self.syncs = self.syncs.saturating_add(1);
         self.durability.sync()
     }
 
@@ -257,7 +257,7 @@ impl Sink for LogWriter {
     }
 
     fn sync_then(&mut self, then: Box<dyn FnOnce(io::Result<()>) + Send>) {
-        self.syncs += 1;
+        self.syncs = self.syncs.saturating_add(1);
         self.durability.sync_then(then)
     }
 
