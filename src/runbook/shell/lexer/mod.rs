@@ -277,6 +277,19 @@ enum Frame {
 const AFTER_BACKSLASH: &str = "right after a `\\`, which would escape its first character";
 const AFTER_DOLLAR: &str = "right after a `$`, which would read it as a variable name";
 
+/// Refuses a slot right after a `\`, a `$` (`dollar` 1) or a `$(` (2): a value there would
+/// be escaped, read as a variable name, or run as a command.
+fn after_open(escaped: bool, dollar: u8) -> Result<(), Refusal> {
+    if escaped {
+        return Err(Refusal::Place(AFTER_BACKSLASH));
+    }
+    match dollar {
+        1 => Err(Refusal::Place(AFTER_DOLLAR)),
+        2 => Err(Refusal::Program(Danger::CommandName)),
+        _ => Ok(()),
+    }
+}
+
 /// What the word being read in `c` is for: an error when a value cannot stand in it.
 fn word_role(c: &Cmd) -> Result<(), Refusal> {
     if c.op == "(" {
@@ -465,15 +478,7 @@ impl Lexer {
         }
         let context = match &self.frames[top] {
             Frame::Cmd(c) => {
-                if c.escaped {
-                    return Err(Refusal::Place(AFTER_BACKSLASH));
-                }
-                if c.dollar == 1 {
-                    return Err(Refusal::Place(AFTER_DOLLAR));
-                }
-                if c.dollar == 2 {
-                    return Err(Refusal::Program(Danger::CommandName));
-                }
+                after_open(c.escaped, c.dollar)?;
                 Context::Word {
                     quote_always: c.word.as_ref().is_some_and(|w| w.tilde_open),
                 }
@@ -482,15 +487,7 @@ impl Lexer {
             Frame::Double {
                 dollar, escaped, ..
             } => {
-                if *escaped {
-                    return Err(Refusal::Place(AFTER_BACKSLASH));
-                }
-                if *dollar == 1 {
-                    return Err(Refusal::Place(AFTER_DOLLAR));
-                }
-                if *dollar == 2 {
-                    return Err(Refusal::Program(Danger::CommandName));
-                }
+                after_open(*escaped, *dollar)?;
                 Context::Double
             }
             Frame::Here(h) => {
@@ -504,15 +501,7 @@ impl Lexer {
                         "in a quoted here-document (<<'EOF'), where nothing can keep a line of it from ending the document; use an unquoted one (<<EOF)",
                     ));
                 }
-                if h.escaped {
-                    return Err(Refusal::Place(AFTER_BACKSLASH));
-                }
-                if h.dollar == 1 {
-                    return Err(Refusal::Place(AFTER_DOLLAR));
-                }
-                if h.dollar == 2 {
-                    return Err(Refusal::Program(Danger::CommandName));
-                }
+                after_open(h.escaped, h.dollar)?;
                 Context::HereDoc {
                     delimiter: h.spec.delimiter.clone(),
                     strip_tabs: h.spec.strip_tabs,
