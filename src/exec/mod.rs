@@ -18,6 +18,7 @@ mod resume;
 mod schedule;
 pub(crate) mod secrets;
 mod signals;
+mod spawn;
 mod start_at;
 mod task;
 

@@ -1,20 +1,22 @@
 //! One attempt of an automated step: its shell (`sh -c` unless it names another) in its own process group, output streamed as
 //! it comes, and the whole group ended on timeout or interrupt (TERM, a grace period, KILL).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use super::orphans;
+use super::{orphans, spawn};
 use crate::event::Stream;
 
 /// How long a group has between TERM and KILL.
@@ -108,12 +110,19 @@ pub(crate) fn signal_group(pgid: i32, sig: Signal) {
 
 /// What a step's stdin reads: nothing. `/dev/null` is opened once and handed to every
 /// step (a path lookup per spawn is measurable in a chain of short steps).
-fn null_stdin() -> Stdio {
+fn null_stdin() -> std::io::Result<BorrowedFd<'static>> {
     static NULL: OnceLock<Option<File>> = OnceLock::new();
     NULL.get_or_init(|| File::open("/dev/null").ok())
         .as_ref()
-        .and_then(|f| f.try_clone().ok())
-        .map_or_else(Stdio::null, Stdio::from)
+        .map(|f| f.as_fd())
+        .ok_or_else(|| std::io::Error::other("cannot open /dev/null for the step's stdin"))
+}
+
+/// A step's pipe, read without blocking this thread.
+fn receiver(fd: OwnedFd) -> std::io::Result<pipe::Receiver> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
 /// Read buffers of finished steps, kept for the next ones: two fresh 64 KiB buffers per
@@ -181,39 +190,42 @@ pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
         .shell
         .split_first()
         .ok_or_else(|| std::io::Error::other("no shell to run the command with"))?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(options)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .envs(spec.env.iter().map(|(k, v)| (k, v)));
     // Awaited once the shell has ended: the result is in by then (the command waited for
     // it), and an earlier wait would wake this thread once more per step.
-    let synced = if hold && spec.can_hold {
+    let (synced, hold_end, command) = if hold && spec.can_hold {
         let (wait, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        cmd.arg(format!("{HOLD}{}", spec.command))
-            .stdin(Stdio::from(wait));
         // Started before the spawn, so that it runs alongside the spawn and the shell's own
         // start: the gate is usually open by the time the shell reads it.
-        Some(durable(Gate(Some(go))))
+        let synced = durable(Gate(Some(go)));
+        (
+            Some(synced),
+            Some(wait),
+            Cow::Owned(format!("{HOLD}{}", spec.command)),
+        )
     } else {
         durable(Gate(None)).await?;
-        cmd.arg(&spec.command).stdin(null_stdin());
-        None
+        (None, None, Cow::Borrowed(spec.command.as_str()))
     };
-    if let Some(dir) = &spec.dir {
-        cmd.current_dir(dir);
-    }
+    let stdin = match &hold_end {
+        Some(wait) => wait.as_fd(),
+        None => null_stdin()?,
+    };
+    let mut args: Vec<&str> = options.iter().map(String::as_str).collect();
+    args.push(&command);
     let before = orphans::ticks_now();
-    let spawned = cmd.spawn();
+    let spawned = spawn::spawn(&spawn::Command {
+        program,
+        args,
+        env: &spec.env,
+        dir: spec.dir.as_deref(),
+        stdin,
+    });
     let after = orphans::ticks_now();
     // The shell's end of the hold is closed here: only the shell holds it now.
-    drop(cmd);
+    drop(hold_end);
     let mut child = spawned?;
-    let pgid = child.id().map_or(0, |id| id as i32);
-    if let Some(id) = child.id() {
-        on_spawn(id, orphans::spawned_at(id, before, after));
-    }
+    let pgid = child.id() as i32;
+    on_spawn(child.id(), orphans::spawned_at(child.id(), before, after));
     let mut buf_out = Buffers::take();
     let mut buf_err = Buffers::take();
     let outcome = watch_child(
@@ -237,17 +249,17 @@ pub(crate) async fn run<D: Future<Output = std::io::Result<()>>>(
 /// has ended and its pipes are drained, or it has been stopped.
 async fn watch_child(
     spec: &Spec,
-    child: &mut tokio::process::Child,
+    child: &mut spawn::Child,
     pgid: i32,
     [buf_out, buf_err]: [&mut Vec<u8>; 2],
     mut on_output: impl FnMut(Piece<'_>),
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    if let Some(o) = &out {
+    if let Some(o) = &child.stdout {
         widen(o);
     }
+    let mut out = child.stdout.take().map(receiver).transpose()?;
+    let mut err = child.stderr.take().map(receiver).transpose()?;
     let mut status = None;
     let mut ended_by: Option<Outcome> = None;
     let mut cancel_open = true;
