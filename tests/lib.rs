@@ -23,6 +23,7 @@ mod recovery;
 mod report;
 mod resume;
 mod secrets;
+mod spawn;
 mod stats;
 mod templates;
 mod ux;

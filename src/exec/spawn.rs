@@ -214,7 +214,12 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
         .dir
         .map(|d| c_string("the directory", d.as_os_str().as_bytes()))
         .transpose()?;
-    let stdin = above_stdio(cmd.stdin.try_clone_to_owned()?)?;
+    // A descriptor at 0-2 is copied above them (see `above_stdio`); any other is used as is.
+    let stdin_copy = match cmd.stdin.as_raw_fd() {
+        0..=2 => Some(above_stdio(cmd.stdin.try_clone_to_owned()?)?),
+        _ => None,
+    };
+    let stdin = stdin_copy.as_ref().map_or(cmd.stdin, |fd| fd.as_fd());
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
 
@@ -265,7 +270,7 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     });
     let restored = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     let pid = cloned?;
-    drop((out_w, err_w, stdin));
+    drop((out_w, err_w, stdin_copy));
     let errno = failed.load(Ordering::SeqCst);
     if errno != 0 {
         // The child has exited (127) without running anything: reap it.
