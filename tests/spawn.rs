@@ -163,3 +163,21 @@ fn without_pidfds_a_thread_waits_and_every_outcome_is_the_same() {
     assert_eq!(ran.finished("slow")["status"], "timed_out");
     assert_eq!(ran.finished("talks")["status"], "succeeded");
 }
+
+#[test]
+fn a_variable_set_twice_reaches_the_step_once_with_runbooks_value_last() {
+    // The step's `env` may not hide which step and run its processes belong to (`resume`
+    // finds them by these).
+    let ran = Test::new()
+        .runbook(
+            "x",
+            &runbook_with(
+                "[[step]]\nid = \"real\"\nrun = 'echo \"$RUNBOOK_STEP $A\"; env | grep -c ^RUNBOOK_STEP='\n\
+                 env = { RUNBOOK_STEP = \"fake\", A = \"1\" }\n",
+            ),
+        )
+        .args(&["exec", "x"])
+        .stdout("real 1\n1\n")
+        .run();
+    assert_eq!(ran.finished("real")["status"], "succeeded");
+}

@@ -191,8 +191,11 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     }
     let mut env_c: Vec<&CString> = Vec::new();
     let mut own_c = Vec::with_capacity(cmd.env.len());
-    for (k, v) in cmd.env {
-        own_c.push(c_string("an environment variable", format!("{k}={v}"))?);
+    for (i, (k, v)) in cmd.env.iter().enumerate() {
+        // A name given twice takes its last value, as in `Command::env`.
+        if cmd.env[i + 1..].iter().all(|(later, _)| later != k) {
+            own_c.push(c_string("an environment variable", format!("{k}={v}"))?);
+        }
     }
     for (k, kv) in base_env() {
         if !cmd.env.iter().any(|(name, _)| OsStr::new(name) == k) {
