@@ -181,3 +181,52 @@ fn a_variable_set_twice_reaches_the_step_once_with_runbooks_value_last() {
         .run();
     assert_eq!(ran.finished("real")["status"], "succeeded");
 }
+
+#[test]
+fn out_of_file_descriptors_the_steps_that_cannot_start_fail_with_the_reason() {
+    let mut steps = String::new();
+    for i in 1..=8 {
+        steps.push_str(&format!(
+            "[[step]]\nid = \"s{i}\"\nrun = \"sleep 0.3\"\nneeds = []\non_failure = \"continue\"\n\n"
+        ));
+    }
+    let t = Test::new().runbook("x", &runbook_with(&steps));
+    let logs = t.path().join("logs");
+    // Room for runbook's own files and a few steps' pipes, not for eight at once.
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 24 && exec '{BIN}' exec --parallel 8 --log-dir '{}' x",
+            logs.display()
+        ))
+        .current_dir(t.path())
+        .env("HOME", t.path())
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .env_remove("RUNBOOK_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let log = crate::test::Ran::logs_in(t.path());
+    let text = std::fs::read_to_string(log.last().unwrap()).unwrap();
+    let finished: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "step_finished")
+        .collect();
+    assert_eq!(finished.len(), 8, "{text}");
+    let failed = finished.iter().filter(|e| e["status"] == "failed").count();
+    assert!(failed > 0, "every step started: {text}");
+    for e in &finished {
+        match e["status"].as_str() {
+            Some("succeeded") => {}
+            Some("failed") => assert_eq!(
+                e["reason"], "cannot start `/bin/sh`: Too many open files (os error 24)",
+                "{e}"
+            ),
+            _ => panic!("{e}"),
+        }
+    }
+}
