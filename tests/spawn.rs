@@ -2,12 +2,38 @@
 //! its program is found, and what a step says when its shell cannot start.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use crate::test::{BIN, Test, runbook_with};
 
 fn chmod(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Runs `BEFORE exec runbook exec --log-dir LOGS ARGS` through `sh -c` in `t`'s directory,
+/// for what `Command` cannot set up (closed fds 0-2, a lower limit), and returns its output
+/// and the text of its log.
+fn exec_through_sh(t: &Test, before: &str, args: &str) -> (Output, String) {
+    let logs = t.path().join("logs");
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "{before}exec '{BIN}' exec --log-dir '{}' {args}",
+            logs.display()
+        ))
+        .current_dir(t.path())
+        .env("HOME", t.path())
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .env_remove("RUNBOOK_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = crate::test::Ran::logs_in(t.path());
+    let text = log
+        .last()
+        .map(|l| std::fs::read_to_string(l).unwrap())
+        .unwrap_or_default();
+    (out, text)
 }
 
 #[test]
@@ -116,23 +142,8 @@ fn runbook_started_without_stdin_stdout_and_stderr_still_gives_its_steps_their_o
              cat\n'''\n",
         ),
     );
-    let logs = t.path().join("logs");
-    let status = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "exec '{BIN}' exec --log-dir '{}' x <&- >&- 2>&-",
-            logs.display()
-        ))
-        .current_dir(t.path())
-        .env("HOME", t.path())
-        .env("XDG_STATE_HOME", t.path().join("state"))
-        .env_remove("RUNBOOK_DIR")
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
-    let log = crate::test::Ran::logs_in(t.path());
-    let text = std::fs::read_to_string(log.last().unwrap()).unwrap();
+    let (out, text) = exec_through_sh(&t, "", "x <&- >&- 2>&-");
+    assert_eq!(out.status.code(), Some(0));
     for want in [
         "out\\n",
         "err\\n",
@@ -191,26 +202,11 @@ fn out_of_file_descriptors_the_steps_that_cannot_start_fail_with_the_reason() {
         ));
     }
     let t = Test::new().runbook("x", &runbook_with(&steps));
-    let logs = t.path().join("logs");
     // Room for runbook's own files and a few steps' pipes, not for eight at once.
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 24 && exec '{BIN}' exec --parallel 8 --log-dir '{}' x",
-            logs.display()
-        ))
-        .current_dir(t.path())
-        .env("HOME", t.path())
-        .env("XDG_STATE_HOME", t.path().join("state"))
-        .env_remove("RUNBOOK_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let (out, text) = exec_through_sh(&t, "ulimit -n 24 && ", "--parallel 8 x");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let log = crate::test::Ran::logs_in(t.path());
-    let text = std::fs::read_to_string(log.last().unwrap()).unwrap();
     let finished: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
