@@ -274,6 +274,13 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     let restored = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     let pid = cloned?;
     drop((out_w, err_w, stdin_copy));
+    if let Err(e) = restored {
+        // Only a bad argument makes this fail. Were it to, the child is ended and reaped
+        // here: a spawn that reports an error leaves nothing running.
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e.into());
+    }
     let errno = failed.load(Ordering::SeqCst);
     if errno != 0 {
         // The child has exited (127) without running anything: reap it.
@@ -295,7 +302,6 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
         stderr: Some(err_r),
         reaped: false,
     };
-    restored?;
     if let Some(fd) = pidfd_open(pid) {
         // SAFETY: the AsyncFd owns the descriptor, which stays open until it is dropped.
         child.pidfd = Some(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? });
@@ -408,9 +414,17 @@ impl Child {
             // A kernel without pidfds (before 5.3): a thread waits.
             None => {
                 let pid = self.pid;
-                let waiter = self
-                    .waiter
-                    .get_or_insert_with(|| tokio::task::spawn_blocking(move || waitpid(pid, None)));
+                let waiter = self.waiter.get_or_insert_with(|| {
+                    tokio::task::spawn_blocking(move || {
+                        loop {
+                            // A signal handled on this thread interrupts the wait: wait again.
+                            match waitpid(pid, None) {
+                                Err(nix::errno::Errno::EINTR) => {}
+                                waited => break waited,
+                            }
+                        }
+                    })
+                });
                 let waited = waiter.await;
                 self.waiter = None;
                 waited.map_err(io::Error::other)??
