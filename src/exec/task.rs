@@ -3,6 +3,7 @@
 //! retries. A task reports facts through the [`Emitter`] and its end as a [`TaskResult`].
 
 use crate::event as ev;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -76,7 +77,7 @@ impl Task {
     pub(crate) async fn run(
         self,
         emitter: &Emitter,
-        masker: &Masker,
+        masker: &Arc<Masker>,
         cancel: watch::Receiver<Cancel>,
     ) -> TaskResult {
         let command = masker.mask(&self.spec.command).into_owned();
@@ -113,13 +114,12 @@ impl Task {
     async fn attempts(
         &self,
         emitter: &Emitter,
-        masker: &Masker,
+        masker: &Arc<Masker>,
         command: String,
         mut cancel: watch::Receiver<Cancel>,
     ) -> TaskResult {
         let mut delay = self.retry_delay;
         let mut attempts = 0;
-        let mut capture = Vec::new();
         loop {
             attempts += 1;
             let attempt = self.first_attempt + attempts - 1;
@@ -132,8 +132,10 @@ impl Task {
                     ..TaskResult::not_run(StepStatus::Failed, format!("not started: {e}"))
                 };
             }
-            capture.clear();
-            let mut out = StepOutput::new(emitter, masker, &self.step, None, self.phase);
+            let output = process::Output::new(Captured {
+                out: StepOutput::new(emitter, masker, &self.step, None, self.phase),
+                capture: self.capture.then(Vec::new),
+            });
             // A shell is held (started while its start is synced) unless syncs are cheap.
             let hold = !emitter.syncs_are_cheap();
             let outcome = process::run(
@@ -155,21 +157,14 @@ impl Task {
                         boot_id: super::orphans::boot_id(),
                     }));
                 },
-                |piece| match piece {
-                    process::Piece::Data(stream, bytes) => {
-                        if stream == Stream::Stdout && self.capture && capture.len() < CAPTURE_LIMIT
-                        {
-                            let room = CAPTURE_LIMIT - capture.len();
-                            capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                        }
-                        out.push(stream, bytes);
-                    }
-                    process::Piece::Quiet => out.flush(),
-                },
+                &output,
                 cancel.clone(),
             )
             .await;
-            out.finish();
+            let capture = output.with(|o| {
+                o.out.finish();
+                o.capture.take().unwrap_or_default()
+            });
             // The start could not be recorded: the command did not run.
             if let Some(e) = outcome
                 .as_ref()
@@ -243,30 +238,59 @@ impl Task {
     }
 }
 
+/// A step's attempt's output, and the stdout kept for its `capture`.
+struct Captured {
+    out: StepOutput,
+    capture: Option<Vec<u8>>,
+}
+
+impl process::Sink for Captured {
+    fn piece(&mut self, piece: process::Piece<'_>) {
+        match piece {
+            process::Piece::Data(stream, bytes) => {
+                if let Some(capture) = &mut self.capture
+                    && stream == Stream::Stdout
+                {
+                    keep_for_capture(capture, bytes, CAPTURE_LIMIT);
+                }
+                self.out.push(stream, bytes);
+            }
+            process::Piece::Quiet => self.out.flush(),
+        }
+    }
+}
+
+/// Keeps the start of `bytes` in `capture`, up to `limit` bytes in all.
+pub(crate) fn keep_for_capture(capture: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    let room = limit.saturating_sub(capture.len());
+    capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
 /// One attempt's output on its way to the sinks (of a step, or of a fleet step on one
 /// host): split so that a secret arriving across two reads is still seen whole, and masked.
-pub(crate) struct StepOutput<'a> {
-    emitter: &'a Emitter,
-    masker: &'a Masker,
-    step: &'a str,
-    host: Option<&'a str>,
+/// It owns what it needs, so that a thread reading a large stdout can hold it.
+pub(crate) struct StepOutput {
+    emitter: Emitter,
+    masker: Arc<Masker>,
+    step: String,
+    host: Option<String>,
     phase: Phase,
     split: [LineSplitter; 2],
 }
 
-impl<'a> StepOutput<'a> {
+impl StepOutput {
     pub(crate) fn new(
-        emitter: &'a Emitter,
-        masker: &'a Masker,
-        step: &'a str,
-        host: Option<&'a str>,
+        emitter: &Emitter,
+        masker: &Arc<Masker>,
+        step: &str,
+        host: Option<&str>,
         phase: Phase,
     ) -> Self {
         StepOutput {
-            emitter,
-            masker,
-            step,
-            host,
+            emitter: emitter.clone(),
+            masker: Arc::clone(masker),
+            step: step.to_string(),
+            host: host.map(str::to_string),
             phase,
             split: [LineSplitter::default(), LineSplitter::default()],
         }
@@ -275,15 +299,15 @@ impl<'a> StepOutput<'a> {
     pub(crate) fn push(&mut self, stream: Stream, bytes: &[u8]) {
         // Out of `self` while it hands pieces to `self.emit`, then back.
         let mut split = std::mem::take(&mut self.split[stream as usize]);
-        split.push(bytes, self.masker, |piece| self.emit(stream, piece));
+        split.push(bytes, &self.masker, |piece| self.emit(stream, piece));
         self.split[stream as usize] = split;
     }
 
     fn emit(&self, stream: Stream, bytes: &[u8]) {
         // A failed log write is the executor's to act on: it hears of it at the step's end.
         let _ = self.emitter.output(&Output {
-            step: self.step,
-            host: self.host,
+            step: &self.step,
+            host: self.host.as_deref(),
             phase: self.phase,
             stream,
             bytes,
@@ -293,7 +317,7 @@ impl<'a> StepOutput<'a> {
     /// Output went quiet: an unfinished line (`waiting for replica...`) is shown now.
     fn flush(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(piece) = self.split[stream as usize].flush(self.masker) {
+            if let Some(piece) = self.split[stream as usize].flush(&self.masker) {
                 self.emit(stream, &piece);
             }
         }
@@ -301,7 +325,7 @@ impl<'a> StepOutput<'a> {
 
     pub(crate) fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(piece) = self.split[stream as usize].finish(self.masker) {
+            if let Some(piece) = self.split[stream as usize].finish(&self.masker) {
                 self.emit(stream, &piece);
             }
         }

@@ -4,6 +4,7 @@
 //! of its batch; a retry records its own.
 
 use crate::event as ev;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -40,7 +41,7 @@ pub(super) struct Context<'a> {
     pub(super) attempts: Attempts,
     pub(super) ssh: &'a Ssh,
     pub(super) emitter: &'a Emitter,
-    pub(super) masker: &'a Masker,
+    pub(super) masker: &'a Arc<Masker>,
 }
 
 /// Runs `job`'s attempts; its first start is already recorded.
@@ -78,9 +79,8 @@ pub(super) async fn run(
             &job.remote,
             a.timeout,
             |stream, bytes| {
-                if stream == Stream::Stdout && a.capture && capture.len() < CAPTURE_LIMIT {
-                    let room = CAPTURE_LIMIT - capture.len();
-                    capture.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if stream == Stream::Stdout && a.capture {
+                    task::keep_for_capture(&mut capture, bytes, CAPTURE_LIMIT);
                 }
                 if stream == Stream::Stderr {
                     last_err.push(bytes);
