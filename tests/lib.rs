@@ -25,5 +25,6 @@ mod resume;
 mod secrets;
 mod spawn;
 mod stats;
+mod streams;
 mod templates;
 mod ux;

@@ -46,8 +46,15 @@ impl Pty {
         // Runbook text may name files in the temporary directory as `TMP`.
         let text = runbook.replace("TMP", &dir.path().display().to_string());
         std::fs::write(runbooks.join("x.toml"), text).unwrap_or_else(|e| panic!("write: {e}"));
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--dir")
+        // The terminal's size is set before runbook starts (set after the spawn, it could
+        // come too late for a run that prints at once).
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "stty cols {COLS} rows {ROWS} && exec \"$0\" \"$@\""
+            ))
+            .arg(BIN)
+            .arg("--dir")
             .arg(&runbooks)
             .arg("--log-dir")
             .arg(dir.path().join("logs"))
@@ -1039,4 +1046,42 @@ needs = []
     assert_eq!(code, 0, "--- screen:\n{}", pty.text());
     let seen = pty.screen();
     assert!(seen.contains("\nhalf a line\n  ok bg in "), "{seen}");
+}
+
+#[test]
+fn a_large_stream_reaches_the_terminal_whole_with_its_spinner_cleared() {
+    // 2.6 MB: most of it is read on the stdout's own thread, and shown from there.
+    let mut pty = Pty::start(&runbook_with(
+        r#"
+[[step]]
+id = "loud"
+run = "seq 1 400000; printf 'waiting...'; sleep 0.5; echo done"
+"#,
+    ));
+    pty.expect("waiting...");
+    let code = pty.finish();
+    let screen = pty.text();
+    assert_eq!(
+        code,
+        0,
+        "exit status\n--- tail:\n{}",
+        &screen[screen.len() - 500..]
+    );
+    // Every line, in order. In this text, a line drawn right after a redraw of the spinner
+    // follows it on the same line (on the terminal, it replaces it): its last word counts.
+    let numbers: Vec<u32> = screen
+        .lines()
+        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+        .collect();
+    assert!(
+        numbers.iter().copied().eq(1..=400_000),
+        "lines lost or out of order"
+    );
+    let seen = pty.screen();
+    assert!(
+        !seen.contains(|c| ('\u{2801}'..='\u{28ff}').contains(&c)) && !seen.contains("· "),
+        "a stale spinner or status line:\n{seen}"
+    );
+    assert!(seen.contains("waiting...done\n"), "{seen}");
+    assert_eq!(finished(&pty.log(), "loud")["status"], "succeeded");
 }
