@@ -199,6 +199,31 @@ fn a_full_disk_stops_a_run_of_held_shells_at_once_with_exit_4_at_every_point() {
     full_disk_at_every_point(&[("RUNBOOK_TEST_SLOW_SYNC_MS", "1")]);
 }
 
+/// The disk fills while a large stdout is read on its own thread (issue 15), and logged
+/// there: the run stops the same way.
+#[test]
+fn a_full_disk_during_a_large_stream_stops_the_run_with_exit_4() {
+    let steps = "[[step]]\nid = \"loud\"\nrun = \"head -c 8000000 /dev/zero | tr '\\\\0' x\"\n\n\
+                 [[step]]\nid = \"last\"\nrun = \"touch ../last-ran\"\n";
+    let t = Test::new().runbook("x", &runbook_with(steps));
+    let dir = t.path().to_path_buf();
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let args = ["exec", "x", "--log-output-cap", "16MiB"];
+    let Some(out) = on_tiny_disk(&dir, 2048, &args, &[]) else {
+        crate::test::skip("this machine cannot mount a tmpfs in a namespace (unshare -m)");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("output of step loud is not recorded"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.join("last-ran").exists(), "`last` ran unrecorded");
+}
+
 fn full_disk_at_every_point(env: &[(&str, &str)]) {
     // Ten steps of 12 KB of output each: the log grows past its first chunks at different
     // steps, so a small disk fills at different points of the run.

@@ -148,25 +148,36 @@ fn wait_for_log(dir: &std::path::Path, size: u64) {
     panic!("the log never reached {size} bytes");
 }
 
+/// A child killed when the test ends, even by a failed assertion: a `yes` left streaming
+/// would slow everything after it.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn an_interrupt_during_a_large_stream_stops_the_run() {
     let t = Test::new().runbook(
         "x",
         &runbook_with("[[step]]\nid = \"endless\"\nrun = \"yes\"\n"),
     );
-    let mut child = spawn(t.path(), &["exec", "x", "--log-output-cap", "2MiB"]);
+    let mut child = Killed(spawn(t.path(), &["exec", "x", "--log-output-cap", "2MiB"]));
     // 2 MiB of output logged: the stream is past the switch to the thread.
     wait_for_log(t.path(), 2 * 1024 * 1024);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGINT).unwrap();
     let at = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        if at.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("still running 10 s after SIGINT");
-        }
+        assert!(
+            at.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
