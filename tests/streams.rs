@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::test::{BIN, Ran, Test, runbook_with, spawn};
+use crate::test::{Ran, Test, runbook_with, spawn};
 
 /// Shell that prints `n` bytes of `c`.
 fn bytes(n: usize, c: char) -> String {
@@ -229,13 +229,7 @@ fn a_reader_of_runbook_that_goes_away_mid_stream_loses_nothing_in_the_log() {
         )),
     );
     // `runbook exec x | head -c 100`: the reader goes after 100 bytes.
-    let mut child = std::process::Command::new(BIN)
-        .args(["exec", "x"])
-        .current_dir(t.path())
-        .env_remove("RUNBOOK_DIR")
-        .env("HOME", t.path())
-        .env("XDG_STATE_HOME", t.path().join("state"))
-        .env("RUNBOOK_LOG_DIR", t.path().join("logs"))
+    let mut child = crate::test::command(t.path(), &["exec", "x"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -253,4 +247,25 @@ fn a_reader_of_runbook_that_goes_away_mid_stream_loses_nothing_in_the_log() {
     );
     assert!(log.contains(r#""status":"succeeded""#));
     assert!(log.contains(r#""step":"after""#));
+}
+
+#[test]
+fn a_large_stream_of_any_bytes_reaches_stdout_unchanged() {
+    // 3 MB of every byte value: NULs, escape sequences, invalid UTF-8, carriage returns.
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let ran = Test::new()
+        .runbook(
+            "x",
+            &runbook_with("[[step]]\nid = \"raw\"\nrun = \"cat data.bin\"\n"),
+        )
+        .file("data.bin", &data)
+        .args(&["exec", "x", "--log-output-cap", "0"])
+        .run();
+    assert!(
+        ran.stdout == data,
+        "{} bytes came out of 3,000,000",
+        ran.stdout.len()
+    );
 }

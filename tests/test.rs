@@ -270,20 +270,27 @@ pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
 
 /// [`spawn`] with more environment variables.
 pub fn spawn_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUNBOOK_DIR")
-        .env_remove("NO_COLOR")
-        .env("HOME", dir)
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("RUNBOOK_LOG_DIR", dir.join("logs"))
+    command(dir, args)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"))
+}
+
+/// `runbook ARGS` in `dir`, set up as [`Test::run`] sets it up, for a test to choose where
+/// its input and output go.
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("RUNBOOK_DIR")
+        .env_remove("NO_COLOR")
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("RUNBOOK_LOG_DIR", dir.join("logs"));
+    cmd
 }
 
 /// The first of `candidates` (absolute paths) that exists, for a test that needs a program
