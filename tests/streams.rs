@@ -269,3 +269,38 @@ fn a_large_stream_of_any_bytes_reaches_stdout_unchanged() {
         ran.stdout.len()
     );
 }
+
+#[test]
+fn large_streams_of_steps_running_at_once_keep_their_lines_whole_and_prefixed() {
+    // Three steps at once, each past the switch to its own thread: every line comes out
+    // whole, with its step's prefix, and each step's lines in their order.
+    let steps: String = ["a", "b", "c"]
+        .iter()
+        .map(|s| {
+            format!("[[step]]\nid = \"{s}\"\nneeds = []\nrun = \"seq -f '{s} %g' 1 300000\"\n\n")
+        })
+        .collect();
+    let ran = Test::new()
+        .runbook("x", &runbook_with(&steps))
+        .args(&["exec", "x"])
+        .run();
+    let out = ran.stdout();
+    let mut next = std::collections::HashMap::new();
+    for line in out.lines() {
+        let (prefix, rest) = line
+            .split_once("] ")
+            .unwrap_or_else(|| panic!("no prefix: {line:?}"));
+        let step = prefix.trim_start_matches('[');
+        let (own, n) = rest
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("cut line: {line:?}"));
+        assert_eq!(step, own, "a line of {own} under {step}'s prefix");
+        let n: u32 = n.parse().unwrap_or_else(|_| panic!("cut line: {line:?}"));
+        let want = next.entry(step.to_string()).or_insert(1);
+        assert_eq!(n, *want, "{step}: line {n} came where {want} should");
+        *want += 1;
+    }
+    for s in ["a", "b", "c"] {
+        assert_eq!(next.get(s), Some(&300_001), "{s}: lines missing");
+    }
+}
