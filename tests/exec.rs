@@ -340,6 +340,26 @@ fn output_of_parallel_steps_is_prefixed_by_step_id() {
 }
 
 #[test]
+fn an_unfinished_line_of_a_parallel_step_never_runs_into_another_steps_line() {
+    // `b` shows `waiting...` once it goes quiet; `a`'s line then comes on a line of its
+    // own, and the rest of `b`'s line after it, prefixed again.
+    let ran = exec(&runbook_with(
+        "[[step]]\nid = \"b\"\nrun = \"printf waiting...; sleep 0.6; echo ' done'\"\nneeds = []\n\n\
+         [[step]]\nid = \"a\"\nrun = \"sleep 0.3; echo from-a\"\nneeds = []\n",
+    ))
+    .run();
+    assert_eq!(ran.stdout(), "[b] waiting...\n[a] from-a\n[b]  done\n");
+    // The log keeps `b`'s output as it came.
+    let b: String = ran
+        .events("step_output")
+        .iter()
+        .filter(|e| e["step"] == "b")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(b, "waiting... done\n");
+}
+
+#[test]
 fn a_hostile_var_stays_one_word() {
     let text = r#"[runbook]
 title = "Quote"

@@ -99,20 +99,30 @@ impl Display {
     ) -> std::borrow::Cow<'a, [u8]> {
         let ends = bytes.last() == Some(&b'\n');
         // Whole lines with no line left open: nothing to remember (and nothing allocated).
-        let mid = if ends && self.mid_line.is_empty() {
-            false
+        let (mid, cut_other) = if ends && self.mid_line.is_empty() {
+            (false, false)
         } else {
             let key = (
                 host.map_or_else(|| step.to_string(), |h| format!("{step} {h}")),
                 stream,
             );
+            // Another step's unfinished line, shown as it stood when its output went
+            // quiet, is ended first: prefixed lines never run into each other. Its rest
+            // comes on a line of its own. (On a terminal, unfinished lines wait on the
+            // spinners instead.)
+            let prefixed = host.is_some() || self.overlapped.contains(step);
+            let open = self.mid_line.len();
+            if prefixed && self.spinners.is_none() && !bytes.is_empty() {
+                self.mid_line.retain(|k| k.1 != stream || *k == key);
+            }
+            let cut_other = self.mid_line.len() < open;
             let mid = self.mid_line.contains(&key);
             if ends {
                 self.mid_line.remove(&key);
             } else if !bytes.is_empty() {
                 self.mid_line.insert(key);
             }
-            mid
+            (mid, cut_other)
         };
         let prefix = match host {
             Some(h) if self.overlapped.contains(step) => format!("[{step} {h}] "),
@@ -120,7 +130,10 @@ impl Display {
             None if self.overlapped.contains(step) => format!("[{step}] "),
             None => return std::borrow::Cow::Borrowed(bytes),
         };
-        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let mut out = Vec::with_capacity(bytes.len() + 17);
+        if cut_other {
+            out.push(b'\n');
+        }
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
             if n > 0 || !mid {
                 out.extend_from_slice(prefix.as_bytes());
