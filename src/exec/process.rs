@@ -1,10 +1,11 @@
 //! One attempt of an automated step: its shell (`sh -c` unless it names another) in its own process group, output streamed as
 //! it comes, and the whole group ended on timeout or interrupt (TERM, a grace period, KILL).
 //!
-//! Output is read on the runtime's thread, until a step's stdout passes [`OFFLOAD_AFTER`]:
-//! the rest of it is read on a thread of its own, with blocking reads, as `cat` reads
-//! (docs/benchmarks.md, issue 15: a stream through `epoll` came out at 1.6x `cat`, through
-//! the thread at 1.1x). Both hand their pieces to the attempt's one [`Output`].
+//! Output is read on the runtime's thread until a step's stdout or stderr passes
+//! [`OFFLOAD_AFTER`]; the rest of that stream is read on a thread of its own, with blocking
+//! reads, as `cat` reads (docs/benchmarks.md, issue 15: a stream through `epoll` came out at
+//! 1.6x `cat`, through the thread at 1.1x). All hand their pieces to the attempt's one
+//! [`Output`].
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -51,18 +52,18 @@ impl<F: FnMut(Piece<'_>) + Send + 'static> Sink for F {
     }
 }
 
-/// A stdout past this many bytes is read on a thread of its own: a thread per step would
+/// A stream past this many bytes is read on a thread of its own: a thread per step would
 /// cost a chain of short steps more than it saves them.
 const OFFLOAD_AFTER: usize = 1024 * 1024;
 
 /// An attempt's [`Sink`], shared by the runtime's thread and the thread that reads a
-/// large stdout. The caller makes one per attempt, and has its sink back through
+/// large stream. The caller makes one per attempt, and has its sink back through
 /// [`Output::with`] once [`run`] has returned; nothing read after that reaches it.
 pub(crate) struct Output<S>(Arc<Mutex<Shared<S>>>);
 
 struct Shared<S> {
     sink: S,
-    /// Whether the stdout thread may still give pieces to the sink: false once the attempt
+    /// Whether the pipes' threads may still give pieces to the sink: false once the attempt
     /// is over, so that what a background process writes later is dropped.
     thread_open: bool,
     /// When the last piece came, from either thread.
@@ -196,12 +197,12 @@ fn receiver(fd: OwnedFd) -> std::io::Result<pipe::Receiver> {
     pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
-/// A step's stdout, read on a thread of its own since it passed [`OFFLOAD_AFTER`].
+/// A step's stdout or stderr, read on a thread of its own since it passed [`OFFLOAD_AFTER`].
 /// Dropped, it closes the thread's way to the sink, and wakes the thread if it is still
 /// waiting for output, so that it ends and closes its end of the pipe.
 struct Reader<S> {
     shared: Arc<Mutex<Shared<S>>>,
-    /// Resolves when the thread is done: the stdout ended (or failed).
+    /// Resolves when the thread is done: the stream ended (or failed).
     done: oneshot::Receiver<()>,
     ended: bool,
     /// A read end of the pipe of our own, to wake the thread through (its own may be closed
@@ -209,12 +210,13 @@ struct Reader<S> {
     keep: OwnedFd,
 }
 
-/// Moves the reading of `pipe` to a thread, which gives what it reads to `output` and tells
-/// `quiet` when the quiet timer must be set. Gives the pipe back, to be read here, when no
-/// thread can be started; gives nothing back for a pipe that cannot be made blocking (it is
-/// lost, as when a read fails).
+/// Moves the reading of `pipe` (the step's `stream`) to a thread, which gives what it reads
+/// to `output` and tells `quiet` when the quiet timer must be set. Gives the pipe back, to
+/// be read here, when no thread can be started; gives nothing back for a pipe that cannot
+/// be made blocking (it is lost, as when a read fails).
 fn offload<S: Sink>(
     pipe: pipe::Receiver,
+    stream: Stream,
     output: &Output<S>,
     quiet: &Arc<Notify>,
 ) -> Result<Reader<S>, Option<pipe::Receiver>> {
@@ -228,9 +230,12 @@ fn offload<S: Sink>(
     let notify = Arc::clone(quiet);
     output.lock().thread_open = true;
     let started = std::thread::Builder::new()
-        .name("step stdout".into())
+        .name(match stream {
+            Stream::Stdout => "step stdout".into(),
+            Stream::Stderr => "step stderr".into(),
+        })
         .spawn(move || {
-            read_blocking(fd, &shared, &notify);
+            read_blocking(fd, stream, &shared, &notify);
             let _ = tx.send(());
         });
     if started.is_err() {
@@ -246,8 +251,8 @@ fn offload<S: Sink>(
     })
 }
 
-/// The stdout thread: reads `fd` until it ends, or until the attempt is over.
-fn read_blocking<S: Sink>(fd: OwnedFd, shared: &Mutex<Shared<S>>, quiet: &Notify) {
+/// A stream's thread: reads `fd` until it ends, or until the attempt is over.
+fn read_blocking<S: Sink>(fd: OwnedFd, stream: Stream, shared: &Mutex<Shared<S>>, quiet: &Notify) {
     use std::io::Read;
     let mut pipe = File::from(fd);
     let mut buf = vec![0; READ_SIZE];
@@ -262,14 +267,14 @@ fn read_blocking<S: Sink>(fd: OwnedFd, shared: &Mutex<Shared<S>>, quiet: &Notify
         if !shared.thread_open {
             return;
         }
-        if shared.data(Stream::Stdout, &buf[..n]) {
+        if shared.data(stream, &buf[..n]) {
             quiet.notify_one();
         }
     }
 }
 
 impl<S> Reader<S> {
-    /// Resolves once the thread is done with the stdout.
+    /// Resolves once the thread is done with its stream (never without a thread).
     async fn ended(reader: &mut Option<Self>) {
         match reader {
             Some(r) => {
@@ -297,6 +302,65 @@ impl<S> Drop for Reader<S> {
         if let Ok(w) = open(path.as_str(), flags, nix::sys::stat::Mode::empty()) {
             let _ = nix::unistd::write(&w, b"\n");
         }
+    }
+}
+
+/// One of a step's two pipes: read on the runtime's thread until it has given
+/// [`OFFLOAD_AFTER`], then on a thread of its own.
+struct Pipe<S> {
+    stream: Stream,
+    here: Option<pipe::Receiver>,
+    thread: Option<Reader<S>>,
+    /// Bytes read here; past [`OFFLOAD_AFTER`] once a thread was tried for it.
+    read_here: usize,
+}
+
+impl<S: Sink> Pipe<S> {
+    fn new(stream: Stream, pipe: Option<OwnedFd>) -> std::io::Result<Self> {
+        Ok(Pipe {
+            stream,
+            here: pipe.map(receiver).transpose()?,
+            thread: None,
+            read_here: 0,
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        self.here.is_some() || self.thread.is_some()
+    }
+
+    /// Takes what a read here gave (`buf`, from `read`): gives data to `output`, moves the
+    /// pipe to a thread once it is large, and closes it at its end. Says whether the quiet
+    /// timer must now be set.
+    fn got(
+        &mut self,
+        read: std::io::Result<usize>,
+        buf: &[u8],
+        output: &Output<S>,
+        quiet: &mut Option<Arc<Notify>>,
+    ) -> bool {
+        let n = match read {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.here = None;
+                return false;
+            }
+        };
+        let set_quiet = output.lock().data(self.stream, buf);
+        self.read_here = self.read_here.saturating_add(n);
+        if self.read_here > OFFLOAD_AFTER
+            && self.read_here != usize::MAX
+            && let Some(pipe) = self.here.take()
+        {
+            // Tried once: a refused thread leaves the pipe here.
+            self.read_here = usize::MAX;
+            let wake = quiet.get_or_insert_with(Default::default);
+            match offload(pipe, self.stream, output, wake) {
+                Ok(r) => self.thread = Some(r),
+                Err(back) => self.here = back,
+            }
+        }
+        set_quiet
     }
 }
 
@@ -441,12 +505,10 @@ async fn watch_child<S: Sink>(
     if let Some(o) = &child.stdout {
         widen(o);
     }
-    let mut out = child.stdout.take().map(receiver).transpose()?;
-    let mut err = child.stderr.take().map(receiver).transpose()?;
+    let mut out = Pipe::new(Stream::Stdout, child.stdout.take())?;
+    let mut err = Pipe::new(Stream::Stderr, child.stderr.take())?;
     let mut status = None;
-    // The stdout's thread, once it has one; the bytes read before that.
-    let mut reader: Option<Reader<S>> = None;
-    let (mut read_here, mut offload_at) = (0usize, OFFLOAD_AFTER);
+    // How the pipes' threads, once there are any, say they gave output.
     let mut quiet_wake: Option<Arc<Notify>> = None;
     let mut ended_by: Option<Outcome> = None;
     let mut cancel_open = true;
@@ -478,41 +540,26 @@ async fn watch_child<S: Sink>(
     }
 
     loop {
-        if status.is_some() && out.is_none() && err.is_none() && reader.is_none() {
+        if status.is_some() && !out.is_open() && !err.is_open() {
             break;
         }
         tokio::select! {
-            n = read_some(&mut out, buf_out) => match n {
-                Ok(n) if n > 0 => {
-                    if output.lock().data(Stream::Stdout, buf_out) {
-                        quiet.as_mut().reset(Instant::now() + QUIET);
-                        quiet_armed = true;
-                    }
-                    read_here = read_here.saturating_add(n);
-                    if read_here > offload_at && let Some(pipe) = out.take() {
-                        // Tried once: a refused thread leaves the stdout here.
-                        offload_at = usize::MAX;
-                        let wake = quiet_wake.get_or_insert_with(Default::default);
-                        match offload(pipe, output, wake) {
-                            Ok(r) => reader = Some(r),
-                            Err(back) => out = back,
-                        }
-                    }
+            n = read_some(&mut out.here, buf_out) => {
+                if out.got(n, buf_out, output, &mut quiet_wake) {
+                    quiet.as_mut().reset(Instant::now() + QUIET);
+                    quiet_armed = true;
                 }
-                _ => out = None,
-            },
-            n = read_some(&mut err, buf_err) => match n {
-                Ok(n) if n > 0 => {
-                    if output.lock().data(Stream::Stderr, buf_err) {
-                        quiet.as_mut().reset(Instant::now() + QUIET);
-                        quiet_armed = true;
-                    }
+            }
+            n = read_some(&mut err.here, buf_err) => {
+                if err.got(n, buf_err, output, &mut quiet_wake) {
+                    quiet.as_mut().reset(Instant::now() + QUIET);
+                    quiet_armed = true;
                 }
-                _ => err = None,
-            },
-            () = Reader::ended(&mut reader) => reader = None,
+            }
+            () = Reader::ended(&mut out.thread) => out.thread = None,
+            () = Reader::ended(&mut err.thread) => err.thread = None,
             () = notified(&quiet_wake), if !quiet_armed => {
-                // The stdout's thread gave the first piece since the last quiet.
+                // A pipe's thread gave the first piece since the last quiet.
                 quiet.as_mut().reset(Instant::now() + QUIET);
                 quiet_armed = true;
             }
@@ -533,7 +580,7 @@ async fn watch_child<S: Sink>(
                 // Usually both pipes ended first (a process closes its files before its
                 // parent hears of its exit), and the loop ends here. Arming a timer would
                 // cost a wake-up of the runtime's driver for nothing.
-                if out.is_some() || err.is_some() || reader.is_some() {
+                if out.is_open() || err.is_open() {
                     drain.as_mut().reset(Instant::now() + DRAIN);
                     draining = true;
                 }
@@ -655,6 +702,18 @@ mod tests {
         let mut text = text;
         text.replace_range(at..at + 5, "");
         assert!(text == want, "stdout came out of order or incomplete");
+    }
+
+    #[tokio::test]
+    async fn a_large_stderr_comes_whole_and_in_order_through_its_thread() {
+        let out = Output::new(Collect::default());
+        let outcome = run_quietly("seq 1 1200000 >&2; exit 3", &out).await;
+        assert_eq!(outcome, Outcome::Exited(3));
+        let want: String = (1..=1_200_000).map(|i| format!("{i}\n")).collect();
+        assert!(
+            out.with(|c| c.text()) == want,
+            "stderr came out of order or incomplete"
+        );
     }
 
     #[tokio::test]
