@@ -350,13 +350,7 @@ fn an_unfinished_line_of_a_parallel_step_never_runs_into_another_steps_line() {
     .run();
     assert_eq!(ran.stdout(), "[b] waiting...\n[a] from-a\n[b]  done\n");
     // The log keeps `b`'s output as it came.
-    let b: String = ran
-        .events("step_output")
-        .iter()
-        .filter(|e| e["step"] == "b")
-        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(b, "waiting... done\n");
+    assert_eq!(ran.logged_output(Some("b")), "waiting... done\n");
 }
 
 #[test]

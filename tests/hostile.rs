@@ -95,12 +95,7 @@ fn a_secret_split_across_reads_is_still_masked() {
     let log = std::fs::read_to_string(&ran.log_files()[0]).unwrap();
     assert!(!log.contains("hunter2") && !log.contains("hun\""), "{log}");
     // `token=` is shown while the step sleeps; `hun` waits for what follows.
-    let text: String = ran
-        .events("step_output")
-        .iter()
-        .filter_map(|e| e["text"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(text, "token=***\n", "{log}");
+    assert_eq!(ran.logged_output(None), "token=***\n", "{log}");
 }
 
 #[test]
@@ -163,10 +158,6 @@ fn output_bytes_pass_through_unchanged() {
         expected.len()
     );
     // The log holds text: the invalid bytes become U+FFFD there, the euros stay whole.
-    let text: String = ran
-        .events("step_output")
-        .iter()
-        .map(|e| e["text"].as_str().unwrap_or("").to_string())
-        .collect();
+    let text = ran.logged_output(None);
     assert!(text.starts_with("\u{fffd}\u{fffd} raw\n") && !text[10..].contains('\u{fffd}'));
 }

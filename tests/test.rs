@@ -252,6 +252,16 @@ impl Ran {
             .collect()
     }
 
+    /// The output the log holds, all its `step_output` texts in order (of `step` only, if
+    /// given).
+    pub fn logged_output(&self, step: Option<&str>) -> String {
+        self.events("step_output")
+            .iter()
+            .filter(|e| step.is_none_or(|s| e["step"] == s))
+            .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// The `step_finished` of `step` in the run phase.
     pub fn finished(&self, step: &str) -> serde_json::Value {
         self.events("step_finished")
