@@ -268,7 +268,7 @@ pub(crate) fn keep_for_capture(capture: &mut Vec<u8>, bytes: &[u8], limit: usize
 
 /// One attempt's output on its way to the sinks (of a step, or of a fleet step on one
 /// host): split so that a secret arriving across two reads is still seen whole, and masked.
-/// It owns what it needs, so that a thread reading a large stdout can hold it.
+/// It owns what it needs, so that the thread reading a large stdout or stderr can hold it.
 pub(crate) struct StepOutput {
     emitter: Emitter,
     masker: Arc<Masker>,
