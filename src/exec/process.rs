@@ -63,9 +63,10 @@ pub(crate) struct Output<S>(Arc<Mutex<Shared<S>>>);
 
 struct Shared<S> {
     sink: S,
-    /// Whether the pipes' threads may still give pieces to the sink: false once the attempt
-    /// is over, so that what a background process writes later is dropped.
-    thread_open: bool,
+    /// Whether each stream's thread (by [`Stream`]) may still give pieces to the sink: false
+    /// once it is done or the attempt is over, so that what a background process writes
+    /// later is dropped.
+    thread_open: [bool; 2],
     /// When the last piece came, from either thread.
     last_output: std::time::Instant,
     /// A [`Piece::Quiet`] is due once output stops: the runtime's timer is set for it.
@@ -76,7 +77,7 @@ impl<S: Sink> Output<S> {
     pub(crate) fn new(sink: S) -> Self {
         Output(Arc::new(Mutex::new(Shared {
             sink,
-            thread_open: false,
+            thread_open: [false; 2],
             last_output: std::time::Instant::now(),
             quiet_due: false,
         })))
@@ -202,6 +203,7 @@ fn receiver(fd: OwnedFd) -> std::io::Result<pipe::Receiver> {
 /// waiting for output, so that it ends and closes its end of the pipe.
 struct Reader<S> {
     shared: Arc<Mutex<Shared<S>>>,
+    stream: Stream,
     /// Resolves when the thread is done: the stream ended (or failed).
     done: oneshot::Receiver<()>,
     ended: bool,
@@ -228,7 +230,7 @@ fn offload<S: Sink>(
     let (tx, done) = oneshot::channel();
     let shared = Arc::clone(&output.0);
     let notify = Arc::clone(quiet);
-    output.lock().thread_open = true;
+    output.lock().thread_open[stream as usize] = true;
     let started = std::thread::Builder::new()
         .name(match stream {
             Stream::Stdout => "step stdout".into(),
@@ -240,11 +242,12 @@ fn offload<S: Sink>(
         });
     if started.is_err() {
         // Out of threads: the runtime's thread goes on reading, through the second read end.
-        output.lock().thread_open = false;
+        output.lock().thread_open[stream as usize] = false;
         return Err(receiver(keep).ok());
     }
     Ok(Reader {
         shared: Arc::clone(&output.0),
+        stream,
         done,
         ended: false,
         keep,
@@ -264,7 +267,7 @@ fn read_blocking<S: Sink>(fd: OwnedFd, stream: Stream, shared: &Mutex<Shared<S>>
             Err(_) => return,
         };
         let mut shared = lock(shared);
-        if !shared.thread_open {
+        if !shared.thread_open[stream as usize] {
             return;
         }
         if shared.data(stream, &buf[..n]) {
@@ -288,7 +291,7 @@ impl<S> Reader<S> {
 
 impl<S> Drop for Reader<S> {
     fn drop(&mut self) {
-        lock(&self.shared).thread_open = false;
+        lock(&self.shared).thread_open[self.stream as usize] = false;
         if self.ended {
             return;
         }
@@ -714,6 +717,29 @@ mod tests {
             out.with(|c| c.text()) == want,
             "stderr came out of order or incomplete"
         );
+    }
+
+    #[tokio::test]
+    async fn a_large_stream_that_ends_first_leaves_the_others_thread_reading() {
+        // Both pipes pass to threads; stdout ends first, and stderr goes on after it.
+        let out = Output::new(Collect::default());
+        let outcome = run_quietly(
+            "seq 1 300000 >&2; seq 1 300000; exec 1>&-; sleep 0.3; seq 300001 600000 >&2",
+            &out,
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            Outcome::Exited(0),
+            "stderr was closed under the shell"
+        );
+        let want: usize = (1..=600_000)
+            .map(|i: u32| format!("{i}\n").len())
+            .sum::<usize>()
+            + (1..=300_000)
+                .map(|i: u32| format!("{i}\n").len())
+                .sum::<usize>();
+        assert_eq!(out.with(|c| c.data.len()), want, "stderr's end was lost");
     }
 
     #[tokio::test]
