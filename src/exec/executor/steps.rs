@@ -13,7 +13,7 @@ use crate::exec::ask::Reply;
 use crate::exec::process::Spec;
 use crate::exec::schedule::{AfterFailure, StepState, after_failure};
 use crate::exec::task::{Task, TaskResult};
-use crate::runbook::template;
+use crate::runbook::template::{self, is_plain};
 use crate::runbook::{Action, Step};
 
 /// Wait between attempts when a step has `retries` but no `retry_delay`.
@@ -159,12 +159,16 @@ impl Executor {
                 can_hold: false,
             });
         }
-        let data = self.data();
         let text = match (phase, &step.action) {
             (Phase::Rollback, _) => step.rollback.as_deref().unwrap_or_default(),
             (Phase::Run, Action::Run(r)) => r.as_str(),
             (Phase::Run, Action::Manual(_)) => "",
         };
+        // Most steps read no variable: they need no copy of them all.
+        let plain = is_plain(text)
+            && step.env.iter().all(|(_, v)| is_plain(v))
+            && step.dir.as_deref().is_none_or(is_plain);
+        let data = if plain { Value::Null } else { self.data() };
         let command = self.renderer.shell(text, &data)?;
         let mut env = Vec::with_capacity(step.env.len() + command.env.len() + 2);
         for (k, v) in &step.env {
