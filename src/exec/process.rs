@@ -146,15 +146,13 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
-/// Reads what is in the pipe into `buf` (replacing what was there), without zeroing the
-/// buffer first.
+/// Reads what is in the pipe into the start of `buf`.
 async fn read_some(
     pipe: &mut Option<impl AsyncReadExt + Unpin>,
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
 ) -> std::io::Result<usize> {
-    buf.clear();
     match pipe {
-        Some(p) => p.read_buf(buf).await,
+        Some(p) => p.read(buf).await,
         None => std::future::pending().await,
     }
 }
@@ -164,6 +162,9 @@ const READ_SIZE: usize = 64 * 1024;
 /// A step's stdout pipe holds this much, so a fast writer is woken less often (the
 /// kernel's default is 64 KiB; more than 1 MiB needs privileges).
 const PIPE_SIZE: i32 = 256 * 1024;
+
+/// A read this large says the writer is fast: its pipe is widened.
+const WIDEN_AT: usize = READ_SIZE / 2;
 
 /// Widens a pipe; a kernel that refuses keeps the default, which only costs speed.
 fn widen(pipe: &impl std::os::fd::AsFd) {
@@ -316,6 +317,9 @@ struct Pipe<S> {
     thread: Option<Reader<S>>,
     /// Bytes read here; past [`OFFLOAD_AFTER`] once a thread was tried for it.
     read_here: usize,
+    /// Widened at the first large read (stdout only): most steps write little, and a
+    /// wider pipe costs a system call and memory for every one.
+    may_widen: bool,
 }
 
 impl<S: Sink> Pipe<S> {
@@ -325,6 +329,7 @@ impl<S: Sink> Pipe<S> {
             here: pipe.map(receiver).transpose()?,
             thread: None,
             read_here: 0,
+            may_widen: stream == Stream::Stdout,
         })
     }
 
@@ -332,9 +337,9 @@ impl<S: Sink> Pipe<S> {
         self.here.is_some() || self.thread.is_some()
     }
 
-    /// Takes what a read here gave (`buf`, from `read`): gives data to `output`, moves the
-    /// pipe to a thread once it is large, and closes it at its end. Says whether the quiet
-    /// timer must now be set.
+    /// Takes what a read here gave (the start of `buf`, as `read` says): gives data to
+    /// `output`, moves the pipe to a thread once it is large, and closes it at its end.
+    /// Says whether the quiet timer must now be set.
     fn got(
         &mut self,
         read: std::io::Result<usize>,
@@ -349,6 +354,13 @@ impl<S: Sink> Pipe<S> {
                 return false;
             }
         };
+        let buf = &buf[..n];
+        if self.may_widen && n >= WIDEN_AT {
+            self.may_widen = false;
+            if let Some(p) = &self.here {
+                widen(p);
+            }
+        }
         let set_quiet = output.lock().data(self.stream, buf);
         self.read_here = self.read_here.saturating_add(n);
         if self.read_here > OFFLOAD_AFTER
@@ -365,7 +377,33 @@ impl<S: Sink> Pipe<S> {
         }
         set_quiet
     }
+
+    /// Reads what the pipe holds now, without waiting (once the shell has ended, its pipe
+    /// has usually ended too, and the end is taken here rather than at the runtime's next
+    /// turn). Says whether the quiet timer must now be set.
+    fn read_now(
+        &mut self,
+        buf: &mut [u8],
+        output: &Output<S>,
+        quiet: &mut Option<Arc<Notify>>,
+    ) -> bool {
+        let mut set_quiet = false;
+        // Bounded: a background process may write for ever; the loop reads the rest.
+        for _ in 0..READS_NOW {
+            let Some(pipe) = &self.here else { break };
+            let read = match nix::unistd::read(pipe, buf) {
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                read => read.map_err(std::io::Error::from),
+            };
+            set_quiet |= self.got(read, buf, output, quiet);
+        }
+        set_quiet
+    }
 }
+
+/// Reads at most this many times at once when the shell ends: what a widened pipe holds.
+const READS_NOW: usize = PIPE_SIZE as usize / READ_SIZE;
 
 /// Resolves when `quiet` is told to, never without one.
 async fn notified(quiet: &Option<Arc<Notify>>) {
@@ -390,7 +428,7 @@ impl Buffers {
     fn take() -> Vec<u8> {
         SPARE
             .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| Vec::with_capacity(READ_SIZE))
+            .unwrap_or_else(|| vec![0; READ_SIZE])
     }
 
     fn give(buf: Vec<u8>) {
@@ -505,9 +543,6 @@ async fn watch_child<S: Sink>(
     output: &Output<S>,
     mut cancel: watch::Receiver<Cancel>,
 ) -> std::io::Result<Outcome> {
-    if let Some(o) = &child.stdout {
-        widen(o);
-    }
     let mut out = Pipe::new(Stream::Stdout, child.stdout.take())?;
     let mut err = Pipe::new(Stream::Stderr, child.stderr.take())?;
     let mut status = None;
@@ -580,9 +615,17 @@ async fn watch_child<S: Sink>(
             }
             s = child.wait(), if status.is_none() => {
                 status = Some(s?);
-                // Usually both pipes ended first (a process closes its files before its
-                // parent hears of its exit), and the loop ends here. Arming a timer would
-                // cost a wake-up of the runtime's driver for nothing.
+                // This process's own write ends kept the pipes open until now (see
+                // `spawn::Child`): without them, the pipes usually end here, read to their
+                // end at once, and the loop ends. Arming a timer would cost a wake-up of the
+                // runtime's driver for nothing.
+                child.release_writers();
+                for (pipe, buf) in [(&mut out, &mut **buf_out), (&mut err, &mut **buf_err)] {
+                    if pipe.read_now(buf, output, &mut quiet_wake) {
+                        quiet.as_mut().reset(Instant::now() + QUIET);
+                        quiet_armed = true;
+                    }
+                }
                 if out.is_open() || err.is_open() {
                     drain.as_mut().reset(Instant::now() + DRAIN);
                     draining = true;
@@ -761,6 +804,63 @@ mod tests {
             "no quiet after `one...`: {quiets:?}"
         );
         assert!(quiets.contains(&len), "no quiet after `two...`: {quiets:?}");
+    }
+
+    #[tokio::test]
+    async fn what_the_pipes_hold_when_the_shell_ends_is_read_whole() {
+        // Written in one go just before the exit, unfinished lines on both streams: most of
+        // it is still in the pipes when the shell is reaped.
+        let out = Output::new(Collect::default());
+        let outcome = run_quietly(
+            "head -c 200000 /dev/zero | tr '\\0' o; head -c 50000 /dev/zero | tr '\\0' e >&2; exit 5",
+            &out,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Exited(5));
+        let data = out.with(|c| c.data.clone());
+        assert_eq!(data.iter().filter(|&&b| b == b'o').count(), 200_000);
+        assert_eq!(data.iter().filter(|&&b| b == b'e').count(), 50_000);
+        assert_eq!(data.len(), 250_000);
+    }
+
+    #[tokio::test]
+    async fn a_shell_that_closes_its_stdout_early_is_still_heard_to_its_end() {
+        let out = Output::new(Collect::default());
+        let outcome = run_quietly(
+            "echo early; exec 1>&-; sleep 0.3; printf late >&2; exit 4",
+            &out,
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Exited(4));
+        assert_eq!(out.with(|c| c.text()), "early\nlate");
+    }
+
+    #[tokio::test]
+    async fn a_background_process_writing_without_end_after_the_shell_does_not_hold_the_step() {
+        // After the shell ends, its pipe never runs dry: the attempt still ends once the
+        // drain is over, and the writer's next write fails.
+        let pgid = std::cell::Cell::new(0);
+        let out = Output::new(Collect::default());
+        let started = std::time::Instant::now();
+        let outcome = run(
+            &spec(
+                &["/bin/sh", "-c"],
+                "(while :; do echo flood; done) & sleep 0.05",
+                false,
+            ),
+            false,
+            |_| async { Ok(()) },
+            |pid, _| pgid.set(pid as i32),
+            &out,
+            no_cancel(),
+        )
+        .await
+        .unwrap();
+        let took = started.elapsed();
+        signal_group(pgid.get(), Signal::SIGKILL);
+        assert_eq!(outcome, Outcome::Exited(0));
+        assert!(took < DRAIN + Duration::from_secs(1), "held for {took:?}");
+        assert!(out.with(|c| c.text()).starts_with("flood\nflood\n"));
     }
 
     #[tokio::test]

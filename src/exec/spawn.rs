@@ -74,6 +74,11 @@ pub(crate) struct Command<'a> {
 
 /// A started child: its pid, the read ends of its stdout and stderr, and the way to wait
 /// for it. Dropped before it was waited for, it is reaped as soon as it can be.
+///
+/// It also keeps a write end of each pipe until [`Child::release_writers`], so that the
+/// pipes cannot end before the child has: the reader is woken once, by the child's exit,
+/// rather than once when the exiting child closes its files and again when it is gone
+/// (a context switch a step, in a chain of short steps).
 pub(crate) struct Child {
     pid: Pid,
     pidfd: Option<AsyncFd<OwnedFd>>,
@@ -81,6 +86,8 @@ pub(crate) struct Child {
     waiter: Option<tokio::task::JoinHandle<nix::Result<WaitStatus>>>,
     pub(crate) stdout: Option<OwnedFd>,
     pub(crate) stderr: Option<OwnedFd>,
+    /// Write ends of stdout and stderr (close-on-exec: no other child gets them).
+    writers: Option<[OwnedFd; 2]>,
     reaped: bool,
 }
 
@@ -273,7 +280,8 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     });
     let restored = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     let pid = cloned?;
-    drop((out_w, err_w, stdin_copy));
+    drop(stdin_copy);
+    let writers = [out_w, err_w];
     if let Err(e) = restored {
         // Only a bad argument makes this fail. Were it to, the child is ended and reaped
         // here: a spawn that reports an error leaves nothing running.
@@ -300,6 +308,7 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
         waiter: None,
         stdout: Some(out_r),
         stderr: Some(err_r),
+        writers: Some(writers),
         reaped: false,
     };
     if let Some(fd) = pidfd_open(pid) {
@@ -394,6 +403,12 @@ fn exit_status(status: WaitStatus) -> io::Result<ExitStatus> {
 }
 
 impl Child {
+    /// Closes this process's write ends of the child's stdout and stderr: once the child
+    /// has ended, the pipes end when nothing else (a background process) holds them.
+    pub(crate) fn release_writers(&mut self) {
+        self.writers = None;
+    }
+
     pub(crate) fn id(&self) -> u32 {
         self.pid.as_raw() as u32
     }
