@@ -606,7 +606,47 @@ pub struct AlertRecord {
 
 /// RFC 3339 in UTC with milliseconds, as every log line's `ts`.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let mut out = Vec::with_capacity(24);
+    write_timestamp(&mut out, t);
+    // Only ASCII digits and separators were written.
+    String::from_utf8(out)
+        .unwrap_or_else(|_| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Appends [`timestamp`]'s text to `out`: written digit by digit, as every record of the
+/// log takes one (chrono's general formatter costs more than the rest of the record).
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        // Written with a sign and more digits: chrono knows how.
+        let text = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        return out.extend_from_slice(text.as_bytes());
+    }
+    let digits = |out: &mut Vec<u8>, n: u32, width: u32| {
+        for p in (0..width).rev() {
+            out.push(b'0' + (n / 10u32.pow(p) % 10) as u8);
+        }
+    };
+    digits(out, year as u32, 4);
+    out.push(b'-');
+    digits(out, t.month(), 2);
+    out.push(b'-');
+    digits(out, t.day(), 2);
+    out.push(b'T');
+    digits(out, t.hour(), 2);
+    out.push(b':');
+    digits(out, t.minute(), 2);
+    out.push(b':');
+    // A leap second shows as second 60, as chrono writes it.
+    let (second, millis) = match t.nanosecond() {
+        n if n >= 1_000_000_000 => (t.second() + 1, (n - 1_000_000_000) / 1_000_000),
+        n => (t.second(), n / 1_000_000),
+    };
+    digits(out, second, 2);
+    out.push(b'.');
+    digits(out, millis, 3);
+    out.push(b'Z');
 }
 
 /// A piece of a step's output, already masked, as it came from the process.
@@ -654,3 +694,37 @@ pub(crate) trait Sink: Send {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot write the execution log: {0}")]
 pub(crate) struct LogFailed(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    #[test]
+    fn timestamps_read_as_chrono_writes_them() {
+        let chrono =
+            |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        // A spread of instants over three thousand years, to the nanosecond.
+        let mut t = Utc.with_ymd_and_hms(1901, 1, 1, 0, 0, 0).unwrap();
+        for i in 0..5000i64 {
+            t += chrono::Duration::nanoseconds(i * 7_919_000_000_013 + 999_999);
+            assert_eq!(timestamp(t), chrono(t));
+        }
+        // A leap second, the smallest and largest four-digit years, and beyond them.
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .unwrap()
+            .and_utc();
+        let edges = [
+            leap,
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+        ];
+        for t in edges {
+            assert_eq!(timestamp(t), chrono(t));
+        }
+        assert_eq!(timestamp(leap), "2016-12-31T23:59:60.500Z");
+    }
+}

@@ -201,7 +201,11 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     for (i, (k, v)) in cmd.env.iter().enumerate() {
         // A name given twice takes its last value, as in `Command::env`.
         if cmd.env[i + 1..].iter().all(|(later, _)| later != k) {
-            own_c.push(c_string("an environment variable", format!("{k}={v}"))?);
+            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
+            kv.extend_from_slice(k.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            own_c.push(c_string("an environment variable", kv)?);
         }
     }
     for (k, kv) in base_env() {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::sync::Durability;
-use crate::event::{Event, Output, Phase, Sink, Stream, timestamp};
+use crate::event::{Event, Output, Phase, Sink, Stream, write_timestamp};
 
 pub(crate) struct LogWriter {
     /// Locked (flock) for as long as the run writes it: a second process cannot resume a
@@ -35,7 +35,12 @@ pub(crate) struct LogWriter {
     durability: Durability,
     /// Syncs asked for so far.
     syncs: u32,
+    /// The buffer each record is built in.
+    line: Vec<u8>,
 }
+
+/// The largest record buffer kept for the next record.
+const LINE_KEPT: usize = 64 * 1024;
 
 /// One attempt's output: of a step, or of a fleet step on one host.
 struct Attempt {
@@ -113,6 +118,7 @@ impl LogWriter {
             attempts: Vec::new(),
             durability,
             syncs: 0,
+            line: Vec::with_capacity(512),
         })
     }
 
@@ -150,16 +156,26 @@ impl LogWriter {
     /// `sync` says so.
     fn write_line(&mut self, event: &Event, sync: bool) -> io::Result<()> {
         // `{"ts":"...",` then the event's own object without its opening brace: the same
-        // line a flattened wrapper would give, without serde's buffering.
-        let json = serde_json::to_vec(event).map_err(io::Error::other)?;
-        let ts = timestamp(chrono::Utc::now());
-        let mut line = Vec::with_capacity(json.len() + ts.len() + 10);
+        // line a flattened wrapper would give, without serde's buffering. Built in a
+        // buffer kept from one record to the next.
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
         line.extend_from_slice(b"{\"ts\":\"");
-        line.extend_from_slice(ts.as_bytes());
+        write_timestamp(&mut line, chrono::Utc::now());
         line.extend_from_slice(b"\",");
-        line.extend_from_slice(json.get(1..).unwrap_or_default());
+        let object = line.len();
+        serde_json::to_writer(&mut line, event).map_err(io::Error::other)?;
+        // The event's opening brace goes: the line has its own.
+        if line.get(object) == Some(&b'{') {
+            line.remove(object);
+        }
         line.push(b'\n');
-        self.put(&line)?;
+        let put = self.put(&line);
+        // A large record (a long piece of output) does not keep its buffer.
+        if line.capacity() <= LINE_KEPT {
+            self.line = line;
+        }
+        put?;
         if sync {
             self.sync()?;
         }

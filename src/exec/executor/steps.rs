@@ -248,6 +248,8 @@ impl Executor {
         task: impl std::future::Future<Output = TaskResult> + Send + 'static,
     ) {
         let tx = self.tx.clone();
+        // On the heap at once: a step's future is kilobytes, moved otherwise at every hand-on.
+        let task = Box::pin(task);
         tokio::spawn(async move {
             let guard = PanicGuard {
                 tx: Some(tx.clone()),
