@@ -196,7 +196,7 @@ pub(crate) fn spawn(cmd: &Command<'_>) -> io::Result<Child> {
     for a in &cmd.args {
         argv_c.push(c_string("the command", *a)?);
     }
-    let mut env_c: Vec<&CString> = Vec::new();
+    let mut env_c: Vec<&CString> = Vec::with_capacity(base_env().len() + cmd.env.len());
     let mut own_c = Vec::with_capacity(cmd.env.len());
     for (i, (k, v)) in cmd.env.iter().enumerate() {
         // A name given twice takes its last value, as in `Command::env`.

@@ -17,7 +17,9 @@
 //! [`output`]'s.
 
 use crate::event as ev;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -88,13 +90,13 @@ impl Display {
             colour,
             wrap: terminal,
             board,
-            running: HashSet::new(),
-            overlapped: HashSet::new(),
-            mid_line: HashSet::new(),
-            partial: HashMap::new(),
-            shown: HashSet::new(),
-            instructions: HashMap::new(),
-            tails: HashMap::new(),
+            running: HashSet::default(),
+            overlapped: HashSet::default(),
+            mid_line: HashSet::default(),
+            partial: HashMap::default(),
+            shown: HashSet::default(),
+            instructions: HashMap::default(),
+            tails: HashMap::default(),
             paused: false,
             held: Vec::new(),
             held_bytes: 0,
@@ -103,7 +105,7 @@ impl Display {
             run: None,
             rehearsal: false,
             failed_checks: 0,
-            fleets: HashMap::new(),
+            fleets: HashMap::default(),
         }
     }
 
@@ -118,11 +120,12 @@ impl Display {
     /// A status line on stderr, printed above the spinners, wrapped at words to the
     /// terminal's width; held back while a prompt is on screen, so the prompt is never
     /// drawn over.
-    fn line(&mut self, text: &str) {
+    fn line(&mut self, text: impl AsRef<str> + Into<String>) {
+        // A line made for the purpose is used as it is, never copied.
         let mut text = if self.wrap {
-            wrap(text, super::wrap::width())
+            wrap(text.as_ref(), super::wrap::width())
         } else {
-            text.to_string()
+            text.into()
         };
         if self.paused {
             let mut held = Vec::with_capacity(text.len() + 1);
@@ -185,17 +188,17 @@ impl Display {
                 } else {
                     ""
                 };
-                self.line(&format!(
+                self.line(format!(
                     "{} {runbook}: {title}{rehearsal}",
                     self.paint(Tone::Strong, "runbook")
                 ));
-                self.line(&format!("  run {run_id}"));
-                self.line(&format!("  log {log_path}"));
+                self.line(format!("  run {run_id}"));
+                self.line(format!("  log {log_path}"));
                 if let Some(i) = incident {
-                    self.line(&format!("  incident {i}"));
+                    self.line(format!("  incident {i}"));
                 }
                 if let Some(t) = detected {
-                    self.line(&detected_line(t, chrono::Utc::now()));
+                    self.line(detected_line(t, chrono::Utc::now()));
                 }
             }
             Event::StepStarted(ev::StepStarted {
@@ -293,7 +296,7 @@ impl Display {
                 if let Some(text) = self.instructions.remove(step) {
                     // Answered without a prompt (a rehearsal with --yes): still read out.
                     let body: String = text.trim().lines().map(|l| format!("\n    {l}")).collect();
-                    self.line(&format!("  manual step {step}:{body}"));
+                    self.line(format!("  manual step {step}:{body}"));
                 }
                 if self.rehearsal && matches!(status, StepStatus::Failed | StepStatus::TimedOut) {
                     self.failed_checks += 1;
@@ -344,7 +347,7 @@ impl Display {
             }
             Event::Milestone(ev::Milestone { name, step }) => {
                 if !self.quiet() {
-                    self.line(&format!(
+                    self.line(format!(
                         "  {} {name} (by {step})",
                         self.paint(Tone::Success, "milestone")
                     ));
@@ -357,7 +360,7 @@ impl Display {
                 ..
             }) => {
                 self.clocks(None, *timeout_ms);
-                self.line(&format!("resumed run {run_id} by {operator}"));
+                self.line(format!("resumed run {run_id} by {operator}"));
             }
             Event::RunFinished(ev::RunFinished {
                 status,
@@ -407,7 +410,7 @@ impl Display {
                         .as_ref()
                         .map(|h| format!(" on {h}"))
                         .unwrap_or_default();
-                    self.line(&format!(
+                    self.line(format!(
                         "  {step}{on} attempt {attempt} {reason}; retrying in {}",
                         humantime::format_duration(Duration::from_millis(*delay_ms))
                     ));
@@ -429,7 +432,7 @@ impl Display {
             }
             Event::Notice(ev::Notice { level, text, .. }) => match level {
                 Level::Info if self.quiet() => {}
-                Level::Info => self.line(&format!("  {text}")),
+                Level::Info => self.line(format!("  {text}")),
                 Level::Warning => {
                     let text = format!("  {}: {text}", self.paint(Tone::Caution, "warning"));
                     self.urgent(&text)
@@ -499,13 +502,13 @@ impl Display {
             let limit = timeout
                 .map(|t| format!(" (timeout {})", format::setting(t)))
                 .unwrap_or_default();
-            self.line(&format!("  -> {name}: {of}{limit}"));
+            self.line(format!("  -> {name}: {of}{limit}"));
             return;
         }
-        self.line(&format!("  -> {name}"));
+        self.line(format!("  -> {name}"));
         if let Some(c) = command {
             let c = c.trim();
-            self.line(&format!("     $ {}", c.replace('\n', "\n       ")));
+            self.line(format!("     $ {}", c.replace('\n', "\n       ")));
         }
     }
 

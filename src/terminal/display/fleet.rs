@@ -76,7 +76,7 @@ impl Display {
             StepStatus::Succeeded => {}
             StepStatus::DryRun => {
                 let c = command.unwrap_or_default();
-                self.line(&format!("  would run {step} on {host}: {c}"));
+                self.line(format!("  would run {step} on {host}: {c}"));
             }
             status => {
                 let (word, tone) = mark(status);

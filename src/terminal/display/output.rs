@@ -168,6 +168,10 @@ impl Display {
                 .push((step.to_string(), Stream::Stdout, Vec::new()));
             return;
         }
+        if self.mid_line.is_empty() && self.partial.is_empty() {
+            // No step is in the middle of a line (every step of a quiet chain).
+            return;
+        }
         for stream in [Stream::Stdout, Stream::Stderr] {
             let key = (step.to_string(), stream);
             let mid = self.mid_line.remove(&key);
@@ -210,7 +214,7 @@ impl Display {
         }
         if self.dropped_bytes > 0 {
             let n = std::mem::take(&mut self.dropped_bytes);
-            self.line(&format!(
+            self.line(format!(
                 "  ({n} bytes of output arrived during the prompt; they are in the log)"
             ));
         }
