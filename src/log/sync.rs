@@ -44,7 +44,9 @@ impl Durability {
             unsynced_dir,
             failed: None,
         });
-        let cost = AtomicU64::new(0);
+        // In memory (tmpfs, ramfs), a sync has nothing to write: known cheap from the
+        // start, so that not even the first is handed to a thread.
+        let cost = AtomicU64::new(if in_memory(&file) { 1 } else { 0 });
         Durability {
             shared: Arc::new(Shared {
                 file,
@@ -134,6 +136,14 @@ impl Shared {
     }
 }
 
+/// Whether `file` lives in memory, where `fdatasync` has nothing to do.
+fn in_memory(file: &File) -> bool {
+    use nix::sys::statfs::{FsType, TMPFS_MAGIC, fstatfs};
+    // ramfs has no constant in nix (linux/magic.h: RAMFS_MAGIC).
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
+    fstatfs(file).is_ok_and(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&s.filesystem_type()))
+}
+
 /// A sync that takes less than this on average is made in place: handing it to the sync
 /// thread (a wake-up on another CPU) and holding the shell cost about as much, 50 us a
 /// step on the machine of docs/benchmarks.md.
@@ -177,22 +187,25 @@ mod tests {
     }
 
     #[test]
-    fn syncs_are_cheap_only_once_measured_so() {
+    fn syncs_are_cheap_once_measured_so_or_from_the_start_in_memory() {
         let in_dir = |dir: &std::path::Path| {
             let path = dir.join("log");
             let file = File::create(&path).unwrap();
-            Durability::new(file, path, None)
+            (in_memory(&file), Durability::new(file, path, None))
         };
-        let disk = tempfile::tempdir().unwrap();
-        let d = in_dir(disk.path());
-        assert!(!d.is_cheap(), "not known before the first sync");
-        // On tmpfs a sync costs nothing.
+        // Where the crate is: usually a disk, where the cost is not known before a sync.
+        let here = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let (memory, d) = in_dir(here.path());
+        assert_eq!(d.is_cheap(), memory, "before the first sync");
+        // On tmpfs a sync costs nothing, and is known to.
         let shm = std::path::Path::new("/dev/shm");
         let on_tmpfs = nix::sys::statfs::statfs(shm)
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
         if on_tmpfs {
             let dir = tempfile::tempdir_in(shm).unwrap();
-            let d = in_dir(dir.path());
+            let (memory, d) = in_dir(dir.path());
+            assert!(memory);
+            assert!(d.is_cheap(), "known before the first sync");
             d.sync().unwrap();
             assert!(d.is_cheap());
         }
