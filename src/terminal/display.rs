@@ -505,11 +505,13 @@ impl Display {
             self.line(format!("  -> {name}: {of}{limit}"));
             return;
         }
-        self.line(format!("  -> {name}"));
+        // The step and its command in one write.
+        let mut text = format!("  -> {name}");
         if let Some(c) = command {
-            let c = c.trim();
-            self.line(format!("     $ {}", c.replace('\n', "\n       ")));
+            text.push_str("\n     $ ");
+            text.push_str(&c.trim().replace('\n', "\n       "));
         }
+        self.line(text);
     }
 
     /// Stops every spinner (the run is over).
